@@ -1,0 +1,7 @@
+"""The error a user can fix: the CLI prints its message on one line and exits with code 2."""
+
+from __future__ import annotations
+
+
+class UserError(ValueError):
+    """Bad input from the user (a flag value, a file, an architecture)."""

@@ -1,0 +1,1 @@
+"""Accuracy and latency predictors, encodings, ranking metrics."""
