@@ -34,7 +34,7 @@ class DenseSpaceConfig:
     min_nodes: int = 2
     max_nodes: int = 5
     stem: int = 16
-    widths: tuple[int, ...] = (16, 32, 48)  # stage s multiplies these by width_growth**s
+    widths: tuple[int, ...] = (8, 16, 24)  # stage s multiplies these by width_growth**s
     width_growth: int = 2
     kernels: tuple[int, ...] = (3, 5)
     dilations: tuple[int, ...] = (1, 2)
@@ -220,7 +220,7 @@ class DenseSpace:
         for st in geno.stages:
             for i in range(1, m + 1):
                 if i > len(st.nodes):
-                    feats += [0.0] * (m + 12)
+                    feats += [0.0] * (m + 13)  # the length of a filled slot below
                     continue
                 nd = st.nodes[i - 1]
                 op = nd.op
@@ -252,7 +252,7 @@ class DenseSpace:
 
     def describe(self) -> dict[str, Any]:
         size = self.size()
-        return {"space": self.name, "config": asdict(self), "size": size, "log10_size": round(math.log10(size), 2)}
+        return {"space": self.name, "config": asdict(self.config), "size": size, "log10_size": round(math.log10(size), 2)}
 
 
 def _choice_in_genotype(geno: dict[str, Any], name: str) -> Any:
