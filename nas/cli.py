@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from nas.errors import UserError
 
-COMMANDS = ("describe", "space")
+COMMANDS = ("describe", "space", "train")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -136,6 +136,7 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, *, on_epoch: Epo
     try:
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
+            bar.set_description(f"epoch {epoch}/{config.epochs}")
             loss, acc = _train_epoch(model, data, config, opt, sched, scaler, loss_fn, amp_dtype, gen, bar, epoch,
                                      channels_last)
             val = None
