@@ -178,7 +178,8 @@ def main() -> None:
     print(f"forward+backward, batch {args.batch}, 32x32, {args.threads} threads, CPU, median of {args.repeats}")
     print(f"{'network':<20} {'params':>9} {'built ms':>9} {'hand ms':>9} {'ratio':>6}")
     for r in rows:
-        print(f"{r['network']:<20} {r['params']:>9,} {r['built_ms']:>9.1f} {r['hand_written_ms']:>9.1f} {r['ratio']:>6.3f}")
+        print(f"{r['network']:<20} {r['params']:>9,} {r['built_ms']:>9.1f} {r['hand_written_ms']:>9.1f} "
+              f"{r['ratio']:>6.3f}")
     plain = peak_rss("densenet-bc-100-12", False, args.batch, args.threads)
     efficient = peak_rss("densenet-bc-100-12", True, args.batch, args.threads)
     memory = {"network": "densenet-bc-100-12", "batch": args.batch, "peak_rss_growth_mib": plain,

@@ -103,7 +103,7 @@ class DagStage(nn.Module):
         w, r = shape.widths, shape.sizes
         self.transition = transition(stage.transition, cin, w[0])
         nodes = []
-        for i, nd in enumerate(stage.nodes, start=1):
+        for nd in stage.nodes:
             w_in = (sum if nd.inputs.merge == "concat" else max)(w[j] for j in nd.inputs.inputs)
             r_in = min(r[j] for j in nd.inputs.inputs)
             nodes.append(DagNode(Merger(nd.inputs, w, r, w_in, r_in), nd.op, w_in, memory_efficient))

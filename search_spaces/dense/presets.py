@@ -77,28 +77,34 @@ def fractalnet(columns: int, blocks: int, widths: tuple[int, ...] = (64, 128, 25
         raise ValueError(f"FractalNet needs 1-6 columns and 1-{len(widths)} blocks, got {columns}, {blocks}")
     stages = []
     for b in range(blocks):
-        nodes: list[dict[str, Any]] = []
-
-        def add(inputs: list[int], op: dict[str, Any], merge: str = "concat") -> int:
-            nodes.append(node(inputs, op, merge=merge))
-            return len(nodes)
-
-        def join(branches: list[int]) -> int:
-            return branches[0] if len(branches) == 1 else add(branches, identity(), merge="mean")
-
-        def fractal(c: int, z: int) -> list[int]:
-            if c == 1:
-                return [add([z], conv(widths[b]))]
-            inner = join(fractal(c - 1, z))
-            return fractal(c - 1, inner) + [add([z], conv(widths[b]))]
-
-        join(fractal(columns, 0))  # nodes are created after their inputs, the final join last
+        nodes = _fractal_block(columns, widths[b])
         stages.append({"transition": {"type": "none" if b == 0 else "maxpool"}, "nodes": nodes,
                        "output": output([len(nodes)])})
     return genotype(widths[0], stages, stem_bn_relu=True, head_bn_relu=False)
 
 
-def hardnet(layers: int, growth: int, multiplier: float = 1.7, widths: tuple[int, ...] = (64, 96, 160)) -> dict[str, Any]:
+def _fractal_block(columns: int, width: int) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = []
+
+    def add(inputs: list[int], op: dict[str, Any], merge: str = "concat") -> int:
+        nodes.append(node(inputs, op, merge=merge))
+        return len(nodes)  # nodes are created after their inputs
+
+    def join(branches: list[int]) -> int:
+        return branches[0] if len(branches) == 1 else add(branches, identity(), merge="mean")
+
+    def fractal(c: int, z: int) -> list[int]:
+        if c == 1:
+            return [add([z], conv(width))]
+        inner = join(fractal(c - 1, z))
+        return fractal(c - 1, inner) + [add([z], conv(width))]
+
+    join(fractal(columns, 0))  # the final join is the block's last node
+    return nodes
+
+
+def hardnet(layers: int, growth: int, multiplier: float = 1.7,
+            widths: tuple[int, ...] = (64, 96, 160)) -> dict[str, Any]:
     """HarDNet-style harmonic dense blocks (Chao et al. 2019): layer k reads layer k - 2^n for
     every 2^n dividing k; its width is growth * multiplier^n for the largest such n; the block
     outputs the odd layers and the last; a 1x1 conv + average pooling between blocks."""

@@ -70,7 +70,8 @@ class DenseSpaceConfig:
     def from_dict(cls, data: dict[str, Any]) -> DenseSpaceConfig:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown dense space option(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            known = sorted(cls.__dataclass_fields__)
+            raise ValueError(f"unknown dense space option(s) {sorted(unknown)}; known: {known}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -90,7 +91,8 @@ class DenseSpace:
             raise ValueError(f"architecture is of space {arch.space!r}, not {self.name!r}")
         return DenseGenotype.from_dict(arch.genotype)
 
-    def shape(self, arch: Architecture, num_classes: int = 10, in_channels: int = 3, input_size: int = 32) -> NetworkShape:
+    def shape(self, arch: Architecture, num_classes: int = 10, in_channels: int = 3,
+              input_size: int = 32) -> NetworkShape:
         return analyze(self.parse(arch), num_classes, in_channels, input_size)
 
     def graph(self, arch: Architecture) -> nx.DiGraph:
@@ -172,11 +174,10 @@ class DenseSpace:
             choices = self._choices_of(name)
             if len(choices) < 2:
                 continue
-            new = dict(params)
-            new[name] = choices[int(rng.integers(len(choices)))]
+            new = {**params, name: choices[int(rng.integers(len(choices)))]}
             if new[name] == params[name]:
                 continue
-            child = self._from_choices(lambda n, ch: new[n] if n in new else ch[int(rng.integers(len(ch)))])
+            child = self._from_choices(_replay(new, rng))
             if child != arch and self.within_limits(child):
                 return child
         raise ValueError("could not mutate this architecture within the space's limits")
@@ -225,7 +226,8 @@ class DenseSpace:
                 nd = st.nodes[i - 1]
                 op = nd.op
                 adj = [1.0 if j in nd.inputs.inputs else 0.0 for j in range(m)]
-                feats += [1.0, *adj, *(float(nd.inputs.merge == x) for x in MERGES), float(nd.inputs.align == "project"),
+                feats += [1.0, *adj, *(float(nd.inputs.merge == x) for x in MERGES),
+                          float(nd.inputs.align == "project"),
                           float(op.order == "pre"), float(op.type == "identity"), math.log2(max(op.width, 1)),
                           float(op.kernel), float(op.dilation), math.log2(op.groups), float(op.bottleneck > 0),
                           float(op.relu)]
@@ -252,7 +254,13 @@ class DenseSpace:
 
     def describe(self) -> dict[str, Any]:
         size = self.size()
-        return {"space": self.name, "config": asdict(self.config), "size": size, "log10_size": round(math.log10(size), 2)}
+        return {"space": self.name, "config": asdict(self.config), "size": size,
+                "log10_size": round(math.log10(size), 2)}
+
+
+def _replay(params: dict[str, Any], rng: np.random.Generator) -> Any:
+    """A `choose` that repeats `params` and draws any choice they lack (e.g. a node added by a mutation)."""
+    return lambda name, choices: params[name] if name in params else choices[int(rng.integers(len(choices)))]
 
 
 def _choice_in_genotype(geno: dict[str, Any], name: str) -> Any:

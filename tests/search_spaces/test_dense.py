@@ -82,7 +82,8 @@ def test_fractalnet_structure(columns: int) -> None:
             if v:
                 longest[v] = max(longest[u] for u in g.predecessors(v)) + (v in convs)
         assert longest[len(stage["nodes"])] == 2 ** (columns - 1)
-    assert n_params(SPACE.build(preset(f"fractalnet-{columns}-3"), 10, 3, 32)) == SPACE.shape(preset(f"fractalnet-{columns}-3")).params
+    arch = preset(f"fractalnet-{columns}-3")
+    assert n_params(SPACE.build(arch, 10, 3, 32)) == SPACE.shape(arch).params
 
 
 @pytest.mark.parametrize("name", ["resnet-20-b", "hardnet-8-16", "vovnet-4-32", "fractalnet-3-5", "densenet-bc-100-12"])
@@ -188,8 +189,9 @@ def test_invalid_genotypes_say_what_is_wrong(edit, message: str) -> None:
 
 def test_hostile_sizes_are_refused() -> None:
     with pytest.raises(ValueError):
+        out = {"inputs": [1], "merge": "concat", "align": "pad"}
         Architecture("dense", {"stem": {"channels": 16, "kernel": 3, "bn_relu": True}, "head": {"bn_relu": True},
-                               "stages": [{"transition": {"type": "none"}, "output": {"inputs": [1], "merge": "concat", "align": "pad"},
+                               "stages": [{"transition": {"type": "none"}, "output": out,
                                            "nodes": [{"inputs": [0]}] * 20_000}]})
     deep: object = 1
     for _ in range(100):
