@@ -8,3 +8,7 @@ __all__ = ["SPACES", "Architecture", "Registry", "SearchSpace", "default_space",
 from search_spaces.dense import DenseSpace  # noqa: E402  (registers after the base types exist)
 
 register_space("dense", DenseSpace)
+
+from search_spaces.nb201 import NB201Space  # noqa: E402
+
+register_space("nb201", NB201Space)
