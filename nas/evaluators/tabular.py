@@ -113,17 +113,22 @@ class TabularEvaluator:
             pos = {k: header.index(c) for k, c in needed.items() if c in header}
             if "idx" in header:
                 pos["idx"] = header.index("idx")
-            rows = [r for r in reader if r]
+            rows, lines = [], []  # lines: each row's line in the file, for messages
+            for r in reader:
+                if r:
+                    rows.append(r)
+                    lines.append(reader.line_num)
+        self._lines = lines
         self._edges_to_row: dict[tuple[str, ...], int] = {}
         self._strings: list[str] = []
         for i, r in enumerate(rows):
-            text = r[pos["arch"]]
+            text = r[pos["arch"]] if pos["arch"] < len(r) else ""
             try:
                 edges = parse_arch_string(text)
             except ValueError as e:
-                raise ValueError(f"table {self.path.name} row {i + 2}: {e}") from None
+                raise ValueError(f"table {self.path.name} line {lines[i]}: {e}") from None
             if edges in self._edges_to_row:
-                raise ValueError(f"table {self.path.name}: rows {self._edges_to_row[edges] + 2} and {i + 2} "
+                raise ValueError(f"table {self.path.name}: lines {lines[self._edges_to_row[edges]]} and {lines[i]} "
                                  f"hold the same cell {text}")
             self._edges_to_row[edges] = i
             self._strings.append(text)
@@ -137,7 +142,7 @@ class TabularEvaluator:
             try:
                 values[i] = float(text) if text else math.nan
             except ValueError:
-                raise ValueError(f"table {self.path.name} row {i + 2}, column {name}: "
+                raise ValueError(f"table {self.path.name} line {self._lines[i]}, column {name}: "
                                  f"{text!r} is not a number") from None
         if key in ("val", "val_low", "test"):
             top = np.nanmax(values, initial=0.0)

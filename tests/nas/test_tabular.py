@@ -140,12 +140,14 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
 def test_bad_tables(tmp_path: Path) -> None:
     row = ["1", A, "90", "93", "82", "88", "0.8", "100", "50", "1", "70"]
     bad_op = [row[0], A.replace("nor_conv_3x3", "conv_9x9"), *row[2:]]
-    with pytest.raises(ValueError, match="row 2: .*unknown op 'conv_9x9'"):
+    with pytest.raises(ValueError, match="line 2: .*unknown op 'conv_9x9'"):
         TabularEvaluator(write_table(tmp_path / "a.csv", rows=[bad_op]))
-    with pytest.raises(ValueError, match="rows 2 and 3 hold the same cell"):
+    with pytest.raises(ValueError, match="lines 2 and 3 hold the same cell"):
         TabularEvaluator(write_table(tmp_path / "b.csv", rows=[row, row]))
-    with pytest.raises(ValueError, match="row 2, column c10_train_time_s: 'slow' is not a number"):
+    with pytest.raises(ValueError, match="line 2, column c10_train_time_s: 'slow' is not a number"):
         TabularEvaluator(write_table(tmp_path / "c.csv", rows=[row[:8] + ["slow"] + row[9:]]))
+    with pytest.raises(ValueError, match="line 2: arch string '' has 1 node"):
+        TabularEvaluator(write_table(tmp_path / "d.csv", rows=[["1"]]))  # a short row
     with pytest.raises(FileNotFoundError, match="not found"):
         TabularEvaluator(tmp_path / "none.csv")
 
