@@ -57,12 +57,17 @@ def parse_dataset_spec(spec: str) -> DataSpec:
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError("--dataset is empty; use NAME[:PATH][?subset=N&resolution=R], e.g. digits")
     spec = spec.strip()
-    head, sep, query = spec.rpartition("?")
-    if not sep or "=" not in query:  # no options (a '?' inside a path stays in the path)
-        head, query = spec, ""
-    name, colon, path = head.partition(":")
-    if colon and not path:
-        raise ValueError(f"--dataset {spec!r}: the path after ':' is empty")
+    cut = min((i for i in (spec.find(":"), spec.find("?")) if i >= 0), default=len(spec))
+    name, rest = spec[:cut], spec[cut:]
+    path, query = "", ""
+    if rest.startswith("?"):
+        query = rest[1:]
+    elif rest.startswith(":"):
+        path, sep, query = rest[1:].rpartition("?")
+        if not sep or "=" not in query:  # no options: a '?' inside the path stays in the path
+            path, query = rest[1:], ""
+        if not path:
+            raise ValueError(f"--dataset {spec!r}: the path after ':' is empty")
     options: dict[str, Any] = {}
     for item in filter(None, query.split("&")):
         key, eq, value = item.partition("=")
