@@ -1,0 +1,115 @@
+"""The adapter from any `SearchSpace` to Optuna: a trial's parameters are an architecture.
+
+`space.suggest(trial)` is the space's one definition of its sub-space (define-by-run), so a
+study over it needs nothing else. The way back (parameters -> architecture) replays `suggest` on
+an `optuna.trial.FixedTrial`; the way from an architecture to parameters (needed to enqueue or
+mutate) uses the space's `params_of(arch)` when it has one, else a search over one-choice
+changes of a known neighbour's parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+from search_spaces.base import Architecture
+
+
+def arch_from_params(space: Any, params: Mapping[str, Any]) -> Architecture:
+    """The architecture a trial with these parameters stands for (raises `ValueError` when a
+    parameter `suggest` asks for is missing)."""
+    return space.suggest(optuna.trial.FixedTrial(dict(params)))
+
+
+def arch_of_trial(space: Any, trial: optuna.trial.FrozenTrial) -> Architecture:
+    """The trial's architecture: from its `arch` user attribute when the runner stored one, else
+    replayed from its parameters."""
+    stored = trial.user_attrs.get("arch")
+    if stored is not None:
+        return Architecture.from_dict(stored)
+    return arch_from_params(space, trial.params)
+
+
+def params_of(space: Any, arch: Architecture, near: Mapping[str, Any] | None = None,
+              distributions: Mapping[str, BaseDistribution] | None = None) -> dict[str, Any] | None:
+    """Parameters that make `suggest` return `arch`, or None when they cannot be found.
+
+    Uses `space.params_of(arch)` when the space defines it. Otherwise, given the parameters
+    `near` of a neighbour (e.g. the parent `arch` was mutated from) and their distributions, it
+    tries every change of one categorical choice: enough for spaces whose `mutate` changes one
+    choice and whose parameters are not conditional (NB201's edges, say).
+    """
+    own = getattr(space, "params_of", None)
+    if callable(own):
+        try:
+            return dict(own(arch))
+        except ValueError:
+            return None
+    if near is None or distributions is None:
+        return None
+    base = dict(near)
+    if _replays_to(space, base, arch):
+        return base
+    for name, dist in distributions.items():
+        if not isinstance(dist, CategoricalDistribution) or name not in base:
+            continue
+        for choice in dist.choices:
+            if choice == base[name]:
+                continue
+            candidate = {**base, name: choice}
+            if _replays_to(space, candidate, arch):
+                return candidate
+    return None
+
+
+def _replays_to(space: Any, params: dict[str, Any], arch: Architecture) -> bool:
+    try:
+        return arch_from_params(space, params) == arch
+    except (ValueError, optuna.TrialPruned):
+        return False
+
+
+def probe_distributions(space: Any, seed: int = 0, n: int = 3) -> dict[str, BaseDistribution]:
+    """The parameters (and their distributions) `suggest` asks for on a few random trials."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    found: dict[str, BaseDistribution] = {}
+    for _ in range(n):
+        trial = study.ask()
+        try:
+            space.suggest(trial)
+        except optuna.TrialPruned:
+            pass
+        found.update(trial.distributions)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return found
+
+
+def mutate_params(params: Mapping[str, Any], distributions: Mapping[str, BaseDistribution],
+                  rng: np.random.Generator) -> dict[str, Any]:
+    """Change one parameter to another value of its distribution (a mutation in parameter space,
+    for spaces that cannot map their own `mutate` back to parameters)."""
+    names = [n for n in params if n in distributions and _has_alternative(distributions[n])]
+    if not names:
+        raise ValueError("no parameter of this trial has a second value to mutate to")
+    name = names[int(rng.integers(len(names)))]
+    dist = distributions[name]
+    new = dict(params)
+    if isinstance(dist, CategoricalDistribution):
+        others = [c for c in dist.choices if c != params[name]]
+        new[name] = others[int(rng.integers(len(others)))]
+    else:
+        low, high = dist.low, dist.high  # type: ignore[attr-defined]
+        value = rng.uniform(low, high)
+        new[name] = int(round(value)) if isinstance(dist, optuna.distributions.IntDistribution) else float(value)
+    return new
+
+
+def _has_alternative(dist: BaseDistribution) -> bool:
+    if isinstance(dist, CategoricalDistribution):
+        return len(dist.choices) > 1
+    return not dist.single()

@@ -1,0 +1,99 @@
+"""Regularized evolution (Real et al. 2019) as an Optuna sampler, so it runs through the same
+ask/tell path, storage, workers and resume as every other strategy.
+
+At each `ask` (in `before_trial`): while the study has fewer than `population` complete trials,
+the trial is random; after that, the population is the `population` most recent complete trials
+(the oldest dies as a child is born: ageing), a tournament of `tournament` members drawn at random
+(with replacement, as in Real et al.'s Algorithm 1 and NAS-Bench-201's R-EA) picks the parent
+(feasible before infeasible, then the better value), the space's `mutate` changes one edge/choice
+of the parent, and the child's parameters become the values `suggest` receives. A child that
+repeats an earlier architecture is answered from the cache and still counts (and ages the
+population) like any trial. Single-objective only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.search.adapter import arch_of_trial, mutate_params, params_of
+from nas.search.objectives import feasible
+
+PARENT_ATTR = "evolution:parent"
+
+
+class EvolutionSampler(BaseSampler):
+    """Regularized evolution over any space with `suggest` and `mutate` (population 10,
+    tournament 3 by default)."""
+
+    def __init__(self, space: Any, population: int = 10, tournament: int = 3, seed: int | None = None) -> None:
+        if not 1 <= tournament <= population:
+            raise ValueError(f"need 1 <= tournament <= population, got {tournament}, {population}")
+        self.space, self.population, self.tournament = space, population, tournament
+        self._rng = np.random.default_rng(seed)
+        self._random = RandomSampler(seed=seed)
+        self._targets: dict[int, dict[str, Any]] = {}
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        if study._is_multi_objective():
+            raise ValueError("evolution is single-objective; use nsga2, tpe or gp for several objectives")
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if len(done) < self.population:
+            return
+        done.sort(key=lambda t: t.number)
+        parent = self._tournament(done[-self.population:], study.direction)
+        self._targets[trial._trial_id] = self._child_params(parent)
+        study._storage.set_trial_system_attr(trial._trial_id, PARENT_ATTR, parent.number)
+
+    def _tournament(self, population: Sequence[FrozenTrial], direction: StudyDirection) -> FrozenTrial:
+        picks = self._rng.choice(len(population), size=self.tournament, replace=True)
+        sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+
+        def fitness(t: FrozenTrial) -> tuple[bool, float]:
+            return feasible(t.user_attrs.get("constraint")), sign * float(t.value)
+
+        return max((population[int(i)] for i in picks), key=fitness)
+
+    def _child_params(self, parent: FrozenTrial) -> dict[str, Any]:
+        arch = arch_of_trial(self.space, parent)
+        for _ in range(20):
+            child = self.space.mutate(arch, self._rng)
+            params = params_of(self.space, child, parent.params, parent.distributions)
+            if params is not None:
+                return params
+        # the space cannot map its mutation back to parameters: change one parameter instead
+        return mutate_params(parent.params, parent.distributions, self._rng)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        target = self._targets.get(trial._trial_id)
+        if target is not None and param_name in target:
+            value = target[param_name]
+            try:
+                if param_distribution._contains(param_distribution.to_internal_repr(value)):
+                    return value
+            except (ValueError, TypeError):
+                pass
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._targets.pop(trial._trial_id, None)
+
