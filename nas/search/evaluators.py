@@ -1,0 +1,147 @@
+"""`--evaluator train | tabular:FILE.csv | smash:RUN_DIR | predictor:FILE | module:attr`: the
+EVALUATORS registry.
+
+An evaluator factory takes the text after `NAME:` (or `NAME?`) and an `EvalContext` and returns an
+object with `evaluate(arch, fidelity=None, on_epoch=None) -> Result` (validation numbers only) and
+`test(arch) -> Result` (test accuracy, for the final pick). Plug one in with
+
+    from nas.search.evaluators import register_evaluator
+    register_evaluator("smash", lambda arg, ctx: SmashEvaluator.load(arg, ctx.space))
+
+in a module that `PLUGIN_MODULES` names (imported on first use of the name), or name any
+importable factory or evaluator instance directly: `--evaluator my_pkg.evals:make` or
+`--evaluator path/to/file.py:make` (`make(ctx)` is called; an instance is used as is).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from search_spaces.registry import Registry, unknown_name_message
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """What the command line tells an evaluator besides its own argument."""
+
+    space: Any
+    dataset: str = "digits"
+    epochs: int = 10
+    seed: int = 0
+    needs_latency: bool = False
+    quiet: bool = False
+
+
+EvaluatorFactory = Callable[[str, EvalContext], Any]
+EVALUATORS: Registry[EvaluatorFactory] = Registry("evaluator")
+# Names whose factories live in modules that register them when imported (later issues add them).
+PLUGIN_MODULES = {"smash": "nas.smash.evaluator", "predictor": "predictors.evaluator"}
+
+
+def register_evaluator(name: str, factory: EvaluatorFactory) -> EvaluatorFactory:
+    EVALUATORS.register(name, factory)
+    return factory
+
+
+def make_evaluator(spec: str, ctx: EvalContext) -> Any:
+    """The evaluator `spec` names (see the module docstring); `ValueError` with one line otherwise."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("--evaluator is empty; use train, tabular:FILE.csv or module:attr")
+    spec = spec.strip()
+    name = spec.split(":", 1)[0].split("?", 1)[0]
+    arg = spec[len(name):].removeprefix(":")
+    if name not in EVALUATORS and name in PLUGIN_MODULES:
+        try:
+            importlib.import_module(PLUGIN_MODULES[name])
+        except ModuleNotFoundError:
+            raise ValueError(f"evaluator {name!r} is not available yet ({PLUGIN_MODULES[name]} is not installed)") \
+                from None
+    if name in EVALUATORS:
+        return EVALUATORS.get(name)(arg, ctx)
+    if ":" in spec and ("." in name or "/" in name or "\\" in name):
+        return _from_import(spec, ctx)
+    raise ValueError(unknown_name_message("evaluator", name, sorted(set(EVALUATORS.names()) | set(PLUGIN_MODULES)))
+                     + "; or pass module:attr")
+
+
+def _from_import(spec: str, ctx: EvalContext) -> Any:
+    module_name, _, attr = spec.rpartition(":")
+    try:
+        if module_name.endswith(".py") or "/" in module_name:
+            path = Path(module_name).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file {module_name!r}")
+            unique = f"_nas_evaluator_{path.stem}"
+            loader = importlib.util.spec_from_file_location(unique, path)
+            assert loader is not None and loader.loader is not None
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[unique] = module
+            loader.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except Exception as e:
+        first = (str(e).splitlines() or [""])[0]
+        raise ValueError(f"evaluator {spec!r}: cannot import {module_name}: {type(e).__name__}: {first}") from None
+    if not hasattr(module, attr):
+        raise ValueError(f"evaluator {spec!r}: {module_name} has no attribute {attr!r}")
+    obj = getattr(module, attr)
+    evaluator = obj if hasattr(obj, "evaluate") and not isinstance(obj, type) else obj(ctx)
+    if not callable(getattr(evaluator, "evaluate", None)) or not callable(getattr(evaluator, "test", None)):
+        raise ValueError(f"evaluator {spec!r} gave a {type(evaluator).__name__}, which lacks evaluate() or test()")
+    return evaluator
+
+
+def _tabular(arg: str, ctx: EvalContext) -> Any:
+    from nas.evaluators.tabular import TabularEvaluator
+
+    if getattr(ctx.space, "name", None) != "nb201":
+        raise ValueError("the tabular evaluator answers NAS-Bench-201 cells: use --space nb201")
+    return TabularEvaluator.from_spec(arg)
+
+
+def _train(arg: str, ctx: EvalContext) -> Any:
+    from nas.evaluators.train import TrainEvaluator
+    from nas.training import TrainConfig
+
+    query = arg.removeprefix("?")
+    if arg and not arg.startswith("?"):
+        raise ValueError(f"evaluator train takes options as train?name=value&..., not train:{arg}")
+    options = _typed_options(TrainConfig, dict(parse_qsl(query, keep_blank_values=True)), "train")
+    options.setdefault("seed", ctx.seed)
+    options["epochs"] = ctx.epochs
+    options["quiet"] = True  # the search's own progress bar is enough
+    return TrainEvaluator(ctx.space, ctx.dataset, TrainConfig(**options), measure_latency=ctx.needs_latency)
+
+
+def _typed_options(cls: type, raw: dict[str, str], where: str) -> dict[str, Any]:
+    known = {f.name: f for f in fields(cls) if f.name not in ("epochs", "quiet")}
+    out: dict[str, Any] = {}
+    for key, text in raw.items():
+        if key not in known:
+            raise ValueError(f"unknown {where} evaluator option {key!r}; known: {', '.join(sorted(known))}")
+        default = known[key].default
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                out[key] = text.lower() in ("true", "1")
+            elif isinstance(default, int):
+                out[key] = int(text)
+            elif isinstance(default, float) or default is None:
+                out[key] = float(text)
+            else:
+                out[key] = text
+        except ValueError:
+            raise ValueError(f"{where} evaluator option {key}={text!r} is not a {type(default).__name__}") from None
+    return out
+
+
+register_evaluator("tabular", _tabular)
+register_evaluator("train", _train)

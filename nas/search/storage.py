@@ -1,0 +1,163 @@
+"""Optuna storage for a run: SQLite `study.db` in the run directory by default, any RDB URL
+(`--storage postgresql://...`), or Optuna's journal file (`--storage journal:FILE`).
+
+Every trial records its owner (host, pid, process start time) as the user attribute `worker`.
+A trial left RUNNING by a process that is gone is stale: `fail_stale_trials` marks it FAIL
+(reason in the user attribute `error`) so it is never counted. Owners on this host are checked
+directly; for RDB storage a heartbeat (`HEARTBEAT_S`) lets any machine fail the stale trials of
+another after `GRACE_S`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+HEARTBEAT_S = 30
+GRACE_S = 120
+NO_OWNER_S = 60
+STALE_ERROR = "stale: left RUNNING by a process that is gone (killed or crashed); not counted"
+
+
+def default_url(run_dir: Path) -> str:
+    return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The storage behind `url`; a `ValueError` with one line when it cannot be opened."""
+    try:
+        if url.startswith("journal:"):
+            from optuna.storages.journal import JournalFileBackend
+
+            path = Path(url[len("journal:"):]).expanduser()
+            if not path.parent.is_dir():
+                raise FileNotFoundError(f"directory {str(path.parent)!r} does not exist")
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        connect: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            connect["timeout"] = 60  # seconds a writer waits for another process's lock
+        elif url.startswith(("postgresql", "mysql")):
+            connect["connect_timeout"] = 10
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect},
+                                                 heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        if url.startswith("sqlite"):
+            _fast_sqlite(storage)
+        return storage
+    except Exception as e:  # a driver missing, a host unreachable, a bad URL: all the user's to fix
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"cannot open storage {url!r}: {type(e).__name__}: {first[:300]}") from None
+
+
+def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """WAL journal and synchronous=NORMAL: a commit no longer waits for the disk (a killed process
+    loses nothing; a power cut may lose the last commits, never the file), and readers do not
+    block the writer. SQLite on a network file system is unsafe either way: use --storage there."""
+    from sqlalchemy import event
+
+    def pragmas(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # connections opened before the listener reconnect with it
+
+
+def owner() -> dict[str, Any]:
+    """This process as a trial owner."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_time(os.getpid())}
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[19]) if fields[0] != "Z" else None  # field 22 of the whole line: start time in ticks
+
+
+def owner_alive(who: Any) -> bool | None:
+    """True / False for an owner on this host; None when it runs elsewhere (cannot tell)."""
+    if not isinstance(who, dict) or who.get("host") != socket.gethostname():
+        return None
+    pid = who.get("pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    start = _start_time(pid)
+    if Path("/proc").is_dir() and start is None:
+        return False  # a zombie (or /proc hides it)
+    return who.get("start") is None or start is None or start == who.get("start")
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Mark FAIL the RUNNING trials whose owner is gone: owners on this host that are not alive,
+    trials with no owner recorded `NO_OWNER_S` seconds after they started, and (RDB storage)
+    trials whose heartbeat stopped. Returns the numbers of the trials it failed (by owner)."""
+    failed = []
+    storage = study._storage
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        who = t.user_attrs.get("worker")
+        if who is None:  # killed between ask and recording its owner, or just asked by another process
+            started = t.datetime_start
+            alive = started is not None and (datetime.datetime.now() - started).total_seconds() < NO_OWNER_S
+        else:
+            alive = owner_alive(who)
+        if alive is False:
+            try:
+                storage.set_trial_user_attr(t._trial_id, "error", STALE_ERROR)
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                failed.append(t.number)
+            except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+                pass  # another process finished or failed it first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # heartbeat-based: trials of dead processes on other machines
+    return failed
+
+
+class Heartbeat:
+    """Records the heartbeat of a RUNNING trial every `HEARTBEAT_S` seconds (RDB storage only),
+    so other machines can tell it from a stale one."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int) -> None:
+        self._storage, self._trial_id = storage, trial_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        record = getattr(self._storage, "record_heartbeat", None)
+        if callable(record) and getattr(self._storage, "get_heartbeat_interval", lambda: None)():
+            record(self._trial_id)
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self._storage.record_heartbeat(self._trial_id)  # type: ignore[attr-defined]
+            except Exception:  # a transient storage error must not kill the evaluation
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
