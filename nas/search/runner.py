@@ -120,7 +120,8 @@ class Runner:
             with warnings.catch_warnings():  # we record heartbeats ourselves (`storage.Heartbeat`)
                 warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
                 trial = self.study.ask()
-            self._one(trial)
+            with Heartbeat(self.study._storage, trial._trial_id):  # from ask to tell, waiting included
+                self._one(trial)
         self.stats.seconds += time.perf_counter() - start
         return self.stats
 
@@ -159,8 +160,7 @@ class Runner:
             return
         self.stats.evaluated += 1
         intermediate: dict[int, float] = {}
-        with Heartbeat(storage, tid):
-            result = self._evaluate(trial, arch, intermediate)
+        result = self._evaluate(trial, arch, intermediate)
         self._tell(trial, result, key, intermediate)
 
     def _evaluate(self, trial: optuna.Trial, arch: Any, intermediate: dict[int, float]) -> Result:
