@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from search_spaces.base import MAX_JSON_CHARS, Architecture
+from search_spaces.plugins import resolve_space
 
 PRESET_PREFIX = "preset:"
 # A UTF-8 file of MAX_JSON_CHARS characters may take up to 4 bytes a character; indentation adds a little.
@@ -54,6 +55,9 @@ def _load_file(path: Path, spec: str) -> Architecture:
     except UnicodeDecodeError:
         raise ValueError(f"architecture file {spec!r} is not UTF-8 text; pass a JSON file") from None
     try:
-        return Architecture.from_json(text)
+        arch = Architecture.from_json(text)
+        # a plug-in space (entry point) is registered on lookup; then the architecture validates
+        resolve_space(arch.space).validate(arch)
+        return arch
     except ValueError as e:
         raise ValueError(f"{spec}: {e}") from None

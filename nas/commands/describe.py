@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from nas.cli import add_common, print_json
-from search_spaces.base import Architecture, default_space
+from search_spaces.base import Architecture
+from search_spaces.plugins import resolve_space
 
 
 def add_parser(sub: Any) -> None:
@@ -21,7 +22,7 @@ def add_parser(sub: Any) -> None:
 
 
 def describe_arch(arch: Architecture, num_classes: int, in_channels: int, input_size: int) -> dict[str, Any]:
-    space = default_space(arch.space)
+    space = resolve_space(arch.space)
     shape = space.shape(arch, num_classes, in_channels, input_size)
     info: dict[str, Any] = {"space": arch.space, "key": arch.key(), "params": shape.params, "flops": shape.macs,
                             "input_size": input_size, "in_channels": in_channels, "num_classes": num_classes}

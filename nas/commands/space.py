@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from nas.cli import add_common, print_json
+from search_spaces.plugins import resolve_space
 
 
 def add_parser(sub: Any) -> None:
@@ -24,16 +25,8 @@ def add_parser(sub: Any) -> None:
     s.set_defaults(func=run_sample)
 
 
-def resolve(spec: str) -> Any:
-    try:
-        from search_spaces.plugins import resolve_space
-    except ImportError:  # before the plug-in module exists, only registered names
-        from search_spaces.base import default_space as resolve_space
-    return resolve_space(spec)
-
-
 def run_describe(args: argparse.Namespace) -> int:
-    space = resolve(args.space)
+    space = resolve_space(args.space)
     info = space.describe() if hasattr(space, "describe") else {"space": space.name}
     if args.json:
         print_json(info)
@@ -47,7 +40,7 @@ def run_describe(args: argparse.Namespace) -> int:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    space = resolve(args.space)
+    space = resolve_space(args.space)
     arch = space.sample(np.random.default_rng(args.seed))
     if args.json:
         print_json(arch.to_dict())

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from nas.results import Result
     from nas.runs import make_run_dir, save_state_dict, write_json
     from nas.training import TrainingDiverged, train
-    from search_spaces.base import default_space
+    from search_spaces.plugins import resolve_space
 
     spec = parse_dataset_spec(args.dataset)
     arch = load_arch(args.arch)
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         log(f"dataset {spec}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test, "
             f"{data.num_classes} classes, {data.in_channels} x {data.input_size} x {data.input_size} "
             f"({time.perf_counter() - t0:.1f} s)")
-        space = default_space(arch.space)
+        space = resolve_space(arch.space)
         torch.manual_seed(args.seed)
         model = space.build(arch, data.num_classes, data.in_channels, data.input_size)
         params, flops = count(space, arch, model, data)
