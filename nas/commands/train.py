@@ -37,6 +37,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--label-smoothing", type=float, default=DEFAULTS.label_smoothing, help="default 0")
     p.add_argument("--no-augment", action="store_true", help="no pad-crop / flip augmentation")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--threads", default="auto",
+                   help="CPU threads for torch: N, or auto = the cores not already busy (default auto)")
     p.add_argument("--runs-dir", default="runs", help="where run directories go (default runs)")
     p.add_argument("--name", default=None, help="run directory name (default ARCH-DATASET-TIMESTAMP)")
     p.add_argument("--overwrite", action="store_true", help="reuse an existing --name directory")
@@ -44,28 +46,12 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def resolve_device(name: str) -> str:
-    """`auto` -> cuda when available, else cpu; an unavailable CUDA device is a user error."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise UserError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda, but this machine has no CUDA device; use --device cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {name!r}: only cpu and cuda are supported")
-    return str(device)
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from nas.archfile import arch_label, load_arch
     from nas.data import load_dataset, parse_dataset_spec
+    from nas.hardware import resolve_device, resolve_threads
     from nas.results import Result
     from nas.runs import make_run_dir, save_state_dict, write_json
     from nas.training import TrainingDiverged, train
@@ -78,13 +64,15 @@ def run(args: argparse.Namespace) -> int:
                          augment=not args.no_augment, seed=args.seed, device=resolve_device(args.device),
                          quiet=args.quiet)
     log = _logger(args.quiet)
+    if config.device == "cpu":
+        torch.set_num_threads(resolve_threads(args.threads))
     run_dir = make_run_dir(args.runs_dir, args.name, f"{arch_label(args.arch)}-{spec.name}", args.overwrite)
     try:
         t0 = time.perf_counter()
         data = load_dataset(spec, seed=args.seed)
         log(f"dataset {spec}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test, "
             f"{data.num_classes} classes, {data.in_channels} x {data.input_size} x {data.input_size} "
-            f"({time.perf_counter() - t0:.1f} s)")
+            f"({time.perf_counter() - t0:.1f} s); device {config.device}, {torch.get_num_threads()} thread(s)")
         space = resolve_space(arch.space)
         torch.manual_seed(args.seed)
         model = space.build(arch, data.num_classes, data.in_channels, data.input_size)

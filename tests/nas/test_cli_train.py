@@ -92,6 +92,8 @@ def bad_input_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "missing arch": (["--dataset", "digits", "--arch", str(tmp_path / "none.json")], "not found"),
         "existing name": (["--dataset", f"cifar10:{good}", "--name", "taken"], "exists"),
         "bad epochs": (["--dataset", "digits", "--epochs", "0"], "positive"),
+        "bad threads": (["--dataset", "digits", "--threads", "0"], "threads"),
+        "bad device": (["--dataset", "digits", "--device", "tpu"], "device"),
         "nan loss": (["--dataset", TINY, "--lr", "1e30", "--epochs", "2", "--batch-size", "8"], "diverged"),
     }
 
