@@ -66,7 +66,8 @@ class Objectives:
         for m in self.metrics:
             v = getattr(result, m)
             if v is None:
-                raise ValueError(f"the evaluator reported no {m}, which --objectives needs")
+                hint = " (a table names its column: tabular:FILE.csv?latency=COLUMN)" if m == "latency_ms" else ""
+                raise ValueError(f"the evaluator reported no {m}, which --objectives needs{hint}")
             out.append(float(v))
         return out
 
@@ -82,7 +83,8 @@ class Objectives:
         values = []
         if self.max_latency_ms is not None:
             if result.latency_ms is None:
-                raise ValueError("the evaluator reported no latency_ms, which --max-latency-ms needs")
+                raise ValueError("the evaluator reported no latency_ms, which --max-latency-ms needs (a table names "
+                                 "its column: tabular:FILE.csv?latency=COLUMN)")
             values.append(float(result.latency_ms) - self.max_latency_ms)
         if self.max_params is not None:
             if result.params is None:
