@@ -250,3 +250,16 @@ def test_augmentation_crops_shifted_windows_and_flips() -> None:
     assert 50 < int(is_flip.sum()) < 150 and ((flipped == x).all(dim=(1, 2, 3)) | is_flip).all()
     again = augment_batch(x, Augment(pad=2, flip=True), torch.Generator().manual_seed(3))
     assert torch.equal(again, augment_batch(x, Augment(pad=2, flip=True), torch.Generator().manual_seed(3)))
+
+
+def test_imagefolder_errors_name_the_problem(tmp_path: Path) -> None:
+    root = write_imagefolder(tmp_path / "f")
+    (root / "train" / "cat" / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(ValueError, match="broken.png"):
+        load_dataset(f"imagefolder:{root}")
+    (root / "train" / "cat" / "broken.png").unlink()
+    (root / "val" / "bird").mkdir()
+    with pytest.raises(ValueError, match="bird"):
+        load_dataset(f"imagefolder:{root}")
+    with pytest.raises(FileNotFoundError, match="train/ and val/"):
+        load_dataset(f"imagefolder:{root / 'train'}")
