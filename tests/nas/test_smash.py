@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nas.data import load_dataset
+from nas.smash import Smash, SmashConfig, SmashSearchConfig, run_smash
+from nas.smash.supernet import SmashNet, smash_config
+from nas.training import TrainConfig
+from search_spaces.dense import DenseSpace, DenseSpaceConfig
+from search_spaces.dense.genotype import stage_widths
+
+TINY = DenseSpaceConfig(widths=(8, 16), stem=8, max_nodes=3)
+
+
+def tiny_smash(steps: int = 30, **kw) -> tuple[Smash, DenseSpace]:
+    space = DenseSpace(smash_config(TINY))
+    torch.manual_seed(0)
+    return Smash(space, 4, 3, SmashConfig(steps=steps, batch_size=32, checkpoint_every=10, **kw)), space
+
+
+def synthetic():
+    return load_dataset("synthetic?subset=400&resolution=8&classes=4")
+
+
+def test_generated_weights_have_the_right_shapes() -> None:
+    smash, space = tiny_smash()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        geno = space.parse(space.sample(rng))
+        weights = smash.hyper(geno)
+        for stage, widths, ws in zip(geno.stages, stage_widths(geno), weights):
+            for node, w in zip(stage.nodes, ws):
+                reads = sum(widths[j] for j in node.inputs.inputs)
+                assert w.shape == (node.op.width, reads)
+                assert torch.allclose(w.norm(dim=1), torch.ones(node.op.width), atol=1e-4)
+
+
+def test_supernet_with_copied_weights_equals_the_built_network() -> None:
+    """Concat merges, post-activation, one stage: the supernet is exactly the built network."""
+    space = DenseSpace(smash_config(DenseSpaceConfig(merges=("concat",), orders=("post",), stages=1, kernels=(3,),
+                                                     dilations=(1,), groups=(1,))))
+    arch = space.sample(np.random.default_rng(1))
+    geno = space.parse(arch)
+    torch.manual_seed(0)
+    built = space.build(arch, 10, 1, 8)
+    for p in built.parameters():
+        p.data.normal_(0, 0.3)
+    net = SmashNet(space.config, 10, 1)
+
+    def copy_bn(dst, src, lo: int = 0, hi: int | None = None) -> None:
+        hi = src.weight.shape[0] if hi is None else hi
+        dst.weight.data[:hi - lo] = src.weight.data[lo:hi]
+        dst.bias.data[:hi - lo] = src.bias.data[lo:hi]
+
+    net.stem.data.copy_(built.stem[0].weight.data)
+    copy_bn(net.stem_bn, built.stem[1])
+    generated = [[]]
+    for i, node in enumerate(built.stages[0].nodes, start=1):
+        generated[0].append(node.first[0].weight.data[:, :, 0, 0])
+        copy_bn(net.mid_bn[0][i], node.first[1])
+        w = node.rest[0].weight.data
+        net.convs[0].data[i, :w.shape[0], :w.shape[1]] = w
+        copy_bn(net.out_bn[0][i], node.rest[1])
+    widths, offset = stage_widths(geno)[0], 0
+    for j in geno.stages[0].output.inputs:
+        copy_bn(net.bank_bn[-1][j], built.head[0], offset, offset + widths[j])
+        net.classifier.data[j, :, :widths[j]] = built.classifier.weight.data[:, offset:offset + widths[j]]
+        offset += widths[j]
+    net.classifier_bias.data.copy_(built.classifier.bias.data)
+    x = torch.randn(16, 1, 8, 8)
+    assert torch.allclose(built.train()(x), net.train()(x, geno, generated), atol=1e-4)
+
+
+def test_training_loss_falls() -> None:
+    smash, _ = tiny_smash(steps=80)
+    smash.fit(synthetic(), quiet=True)
+    losses = smash.last_losses
+    assert np.mean(losses[-20:]) < np.mean(losses[:20]) - 0.1
+
+
+def test_scoring_is_deterministic() -> None:
+    data = synthetic()
+    a, space = tiny_smash(steps=10)
+    a.fit(data, quiet=True)
+    b, _ = tiny_smash(steps=10)
+    b.fit(data, quiet=True)
+    arch = space.sample(np.random.default_rng(3))
+    assert a.score(arch, data) == a.score(arch, data) == b.score(arch, data)
+    assert 0.0 <= a.score(arch, data) <= 1.0
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    data = synthetic()
+    first, _ = tiny_smash(steps=20)
+    first.fit(data, tmp_path / "supernet.pt", quiet=True)
+    state = torch.load(tmp_path / "supernet.pt", weights_only=True)
+    assert state["step"] == 20
+    resumed, _ = tiny_smash(steps=30)
+    info = resumed.fit(data, tmp_path / "supernet.pt", quiet=True)
+    assert info["steps"] == 30 and len(resumed.last_losses) == 30
+    assert resumed.last_losses[:20] == first.last_losses
+
+
+def test_search_writes_the_run_directory_and_resumes(tmp_path: Path) -> None:
+    data = synthetic()
+    cfg = SmashSearchConfig(trials=6, local_rounds=1, local_top=2, local_mutations=2, retrain_top=2,
+                            retrain=TrainConfig(epochs=1, batch_size=64), space=TINY,
+                            smash=SmashConfig(steps=10, batch_size=32))
+    summary = run_smash(data, cfg, tmp_path / "run", quiet=True)
+    run = tmp_path / "run"
+    rows = [json.loads(line) for line in (run / "scores.jsonl").read_text().splitlines()]
+    assert len(rows) == summary["n_trials"] >= 6 and len({r["key"] for r in rows}) == len(rows)
+    best = summary["best"]
+    assert 0 <= best["test_accuracy"] <= 1 and best["score"] is not None
+    assert json.loads((run / "arch.json").read_text()) == best["arch"]
+    torch.load(best["weights"], weights_only=True)
+    again = run_smash(data, cfg, run, quiet=True)  # everything is read back, nothing recomputed
+    assert again["best"]["arch"] == best["arch"] and again["n_trials"] == summary["n_trials"]
