@@ -72,10 +72,6 @@ class Smash(nn.Module):
             rng.bit_generator.state = state["rng"]
             gen.set_state(state["torch_rng"])
             step, losses, seconds = int(state["step"]), list(state["losses"]), float(state["seconds"])
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, cfg.steps) / cfg.steps)))
-        for _ in range(step):
-            sched.step()
         self.train()
         bar = tqdm(total=cfg.steps, initial=step, desc="SMASH supernet", file=sys.stderr, disable=quiet,
                    dynamic_ncols=True)
@@ -88,12 +84,13 @@ class Smash(nn.Module):
                 continue
             x, y = batch
             arch = self._training_arch(x, y, rng)
+            for group in opt.param_groups:  # cosine decay per step
+                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
             loss = F.cross_entropy(self(x, arch), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(self.parameters(), 5.0)
             opt.step()
-            sched.step()
             step += 1
             losses.append(float(loss.detach()))
             bar.update(1)
