@@ -190,6 +190,7 @@ class Runner:
                           error=f"{type(e).__name__}: {str(e).strip()[:500]}")
         if result.state == "complete" and result.val_accuracy is None:
             result.state, result.error = "failed", "the evaluator reported no validation accuracy (NaN?)"
+        result.test_accuracy = None  # a search never sees test accuracy, whatever the evaluator hands back
         return result
 
     # --- telling -------------------------------------------------------------------------------

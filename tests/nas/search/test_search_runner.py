@@ -158,3 +158,15 @@ def test_multi_objective_pareto_front_is_saved(tmp_path: Any) -> None:
 def test_pareto_front_helper() -> None:
     pts = [(0.9, 10), (0.8, 5), (0.85, 20), (0.9, 10)]
     assert pareto_front(pts, ["maximize", "minimize"]) == [0, 1, 3]
+
+
+def test_the_search_never_sees_test_accuracy() -> None:
+    class Leaky(Fake):
+        def evaluate(self, arch: Architecture, fidelity: int | None = None, on_epoch: Any = None) -> Result:
+            result = super().evaluate(arch, fidelity, on_epoch)
+            result.test_accuracy = 0.99
+            return result
+
+    s = study()
+    run_trials(s, Tiny(), Leaky(), 5)
+    assert all(t.user_attrs["result"]["test_accuracy"] is None for t in s.get_trials())
