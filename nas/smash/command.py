@@ -1,0 +1,85 @@
+"""`nas search --strategy smash`: the SMASH search from the command line (the default main job)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from nas.errors import UserError
+from nas.smash.hypertrain import SmashConfig
+from nas.smash.search import SmashSearchConfig, run_smash
+from nas.training import TrainConfig
+
+DEFAULTS = {"dataset": "digits", "trials": 100, "epochs": 15, "seed": 0, "supernet_steps": 600}
+IGNORED = ("evaluator", "objectives", "max_latency_ms", "max_params", "pruner", "storage")
+
+
+def run_smash_command(args: argparse.Namespace) -> int:
+    from nas.cli import print_json
+    from nas.data import load_dataset
+    from nas.runs import make_run_dir, write_json
+
+    given = [f"--{f.replace('_', '-')}" for f in IGNORED if getattr(args, f, None) is not None]
+    if given:
+        raise UserError(f"--strategy smash scores with its own supernet; {', '.join(given)} do not apply")
+    if args.space not in (None, "dense"):
+        raise UserError(f"--strategy smash searches the dense space; --space {args.space} is not supported")
+    if args.resume:
+        run_dir = Path(os.path.expanduser(args.resume))
+        settings = _read_settings(run_dir)
+    else:
+        settings = {k: getattr(args, k, None) if getattr(args, k, None) is not None else v for k, v in DEFAULTS.items()}
+        config = _config(settings)  # validate before making a directory
+        run_dir = make_run_dir(args.runs_dir or "runs", args.name, "dense-smash")
+        write_json(run_dir / "config.json", {"strategy": "smash", "settings": settings,
+                                             "resolved": json.loads(json.dumps(asdict(config), default=list))})
+    config = _config(settings)
+    data = load_dataset(settings["dataset"], seed=settings["seed"])
+    summary = run_smash(data, config, run_dir, quiet=args.quiet)
+    if args.json:
+        print_json(summary)
+    else:
+        best = summary["best"]
+        print(f"run        {run_dir}")
+        print(f"scored     {summary['n_trials']} architectures with generated weights "
+              f"(supernet: {summary['supernet']['steps']} steps, final loss {summary['supernet']['final_loss']:.3f})")
+        for k, r in enumerate(summary["retrained"], start=1):
+            print(f"retrained  #{k}: SMASH score {r['score']:.3f}  val {r['val_accuracy']:.4f}  params {r['params']:,}")
+        print(f"best       val {best['val_accuracy']:.4f}  test {best['test_accuracy']:.4f}  "
+              f"params {best['params']:,}  MACs {best['flops']:,}")
+        print(f"files      {run_dir / 'arch.json'}  {best['weights']}  {run_dir / 'results.json'}")
+    return 0
+
+
+def _config(s: dict[str, Any]) -> SmashSearchConfig:
+    for key in ("trials", "epochs", "supernet_steps"):
+        if not isinstance(s[key], int) or s[key] < 1:
+            raise UserError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]!r}")
+    return SmashSearchConfig(trials=s["trials"], retrain=TrainConfig(epochs=s["epochs"], seed=s["seed"]),
+                             smash=replace(SmashConfig(), steps=s["supernet_steps"], seed=s["seed"]))
+
+
+def _read_settings(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a run directory (no config.json); pass runs/<name>")
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise UserError(f"{path} is not valid JSON") from None
+    if doc.get("strategy") != "smash" or set(doc.get("settings", {})) != set(DEFAULTS):
+        raise UserError(f"{run_dir} is not a SMASH run")
+    return doc["settings"]
+
+
+def is_smash_run(run_dir: str) -> bool:
+    try:
+        return json.loads((Path(os.path.expanduser(run_dir)) / "config.json").read_text()).get("strategy") == "smash"
+    except (OSError, ValueError):
+        return False
+
+
