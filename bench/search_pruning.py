@@ -46,7 +46,10 @@ def one(pruner: str, args: argparse.Namespace, runs: Path) -> dict[str, Any]:
             "epochs_trained": sum(epochs), "epochs_without_pruning": len(fresh) * args.epochs,
             "train_seconds": round(sum(t["result"]["cost_s"] for t in fresh), 1), "wall_seconds": round(wall, 1),
             "best_val": best["val_accuracy"], "best_test": best["test_accuracy"], "best_params": best["params"],
-            "best_trial": best["trial"]}
+            "best_trial": best["trial"], "best_arch_key": best["arch_key"],
+            "trials": [{"number": t["number"], "arch_key": t["arch_key"], "state": t["state"], "epochs": e,
+                        "val_accuracy": t["result"]["val_accuracy"], "cost_s": round(t["result"]["cost_s"], 2)}
+                       for t, e in zip(fresh, epochs)]}
 
 
 def main() -> None:
@@ -68,6 +71,12 @@ def main() -> None:
         for pruner in args.pruners.split(","):
             rows.append(one(pruner, args, Path(tmp)))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    if len(rows) == 2:  # how the unpruned search's pick fared under pruning
+        key = rows[1]["best_arch_key"]
+        seen = [t for t in rows[0]["trials"] if t["arch_key"] == key]
+        print(f"the {rows[1]['pruner']} search's pick {key}: in the {rows[0]['pruner']} search "
+              f"{seen[0]['state'] + ' after ' + str(seen[0]['epochs']) + ' epochs' if seen else 'never proposed'}",
+              file=sys.stderr)
     print("| pruner | trials | pruned | epochs trained | train s | wall s | best val | best test |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
