@@ -32,8 +32,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--space", help=f"a registered space or module:attr (default {d['space'].default})")
     p.add_argument("--evaluator", help=f"train[?option=value&...] | tabular:FILE.csv | module:attr "
                                        f"(default {d['evaluator'].default})")
-    p.add_argument("--strategy", help=f"random, evolution, tpe, nsga2, gp, qmc, cmaes or another registered strategy "
-                                      f"(default {DEFAULT_STRATEGY})")
+    p.add_argument("--strategy", help="smash, random, evolution, tpe, nsga2, gp, qmc, cmaes or another registered "
+                                      "strategy (default: smash for the dense space without --evaluator, "
+                                      f"else {DEFAULT_STRATEGY})")
     p.add_argument("--trials", type=int,
                    help=f"architectures to evaluate, duplicates included (default {d['trials'].default})")
     p.add_argument("--seed", type=int, help=f"random seed (default {d['seed'].default})")
@@ -52,6 +53,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR until --trials trials are counted")
     p.add_argument("--init-only", action="store_true",
                    help="create the run directory and study, evaluate nothing (then start nas worker processes)")
+    p.add_argument("--supernet-steps", type=int, help="smash: minibatches of supernet training (default 600)")
     p.add_argument("--runs-dir", help="where run directories go (default runs)")
     p.add_argument("--name", help="run directory name (default SPACE-STRATEGY-TIMESTAMP)")
     add_common(p)
@@ -61,6 +63,16 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from nas.search import SearchConfig, config_document, derive_seed, open_search, read_config
     from nas.search.session import open_storage_for
+    from nas.smash.command import is_smash_run, run_smash_command
+
+    if args.resume and is_smash_run(args.resume):
+        return run_smash_command(args)
+    if not args.resume and args.strategy is None and args.evaluator is None and args.space in (None, "dense"):
+        args.strategy = "smash"  # the default main job: a SMASH search of the dense space
+    if args.strategy == "smash" and not args.resume:
+        return run_smash_command(args)
+    if args.supernet_steps is not None:
+        raise UserError("--supernet-steps applies to --strategy smash only")
 
     if args.resume:
         given = [f"--{f.replace('_', '-')}" for f in CONFIG_FLAGS if getattr(args, f) is not None]

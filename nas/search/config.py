@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nas.search.objectives import Objectives
 
-# The strategy `nas search` uses without --strategy (a SMASH strategy will take this over).
+# The Optuna strategy `nas search` uses without --strategy once a --space other than dense or an
+# --evaluator is given (with neither, `nas search` runs SMASH: nas/commands/search.py).
 DEFAULT_STRATEGY = "tpe"
 
 

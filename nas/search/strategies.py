@@ -101,3 +101,14 @@ for _strategy in (
     Strategy("cmaes", _cmaes, "CMA-ES: numeric spaces only (refused for categorical choices)", multi_objective=False),
 ):
     register_strategy(_strategy)
+
+
+def _smash_has_no_sampler(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
+    raise ValueError("smash trains a supernet and scores with it instead of sampling trials; "
+                     "run it as nas search --strategy smash (dense space, no --evaluator)")
+
+
+# Registered so its name lists and validates with the others; `nas search` runs it through
+# nas.smash (fit the supernet, then score), not through the Optuna loop.
+register_strategy(Strategy("smash", _smash_has_no_sampler, about="SMASH: HyperNet supernet, then scoring",
+                           multi_objective=False))

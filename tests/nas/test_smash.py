@@ -120,3 +120,28 @@ def test_search_writes_the_run_directory_and_resumes(tmp_path: Path) -> None:
     torch.load(best["weights"], weights_only=True)
     again = run_smash(data, cfg, run, quiet=True)  # everything is read back, nothing recomputed
     assert again["best"]["arch"] == best["arch"] and again["n_trials"] == summary["n_trials"]
+
+
+def test_nas_search_defaults_to_smash_and_resumes(tmp_path: Path, capsys) -> None:
+    from nas.cli import main
+
+    argv = ["search", "--dataset", "synthetic?subset=200&resolution=8&classes=3", "--trials", "4", "--epochs", "1",
+            "--supernet-steps", "5", "--runs-dir", str(tmp_path), "--name", "demo", "--quiet", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["strategy"] == "smash" and out["run_dir"] == str(tmp_path / "demo") and out["n_trials"] >= 4
+    assert 0 <= out["best"]["test_accuracy"] <= 1 and out["best"]["arch"]["space"] == "dense"
+    assert main(["search", "--resume", str(tmp_path / "demo"), "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["best"] == out["best"]
+
+
+def test_smash_command_errors_exit_2(tmp_path: Path, capsys) -> None:
+    from nas.cli import main
+
+    for argv, needle in [(["search", "--strategy", "smash", "--evaluator", "train"], "do not apply"),
+                         (["search", "--strategy", "smash", "--space", "nb201"], "dense space"),
+                         (["search", "--supernet-steps", "0", "--runs-dir", str(tmp_path)], "positive"),
+                         (["search", "--strategy", "smsh"], "did you mean smash")]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err and len(err.strip().splitlines()) == 1, err
