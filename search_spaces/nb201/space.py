@@ -85,6 +85,10 @@ class NB201Space:
         """One categorical parameter per edge, named `edge_<to>_<from>`."""
         return self.from_edges([trial.suggest_categorical(f"edge_{t}_{s}", OPS) for t, s in EDGES])
 
+    def params_of(self, arch: Architecture) -> dict[str, str]:
+        """The `suggest` parameters that give `arch` (inverse of `suggest`)."""
+        return {f"edge_{t}_{s}": op for (t, s), op in zip(EDGES, self.edges(arch))}
+
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
         """Change the op of one edge to another op."""
         edges = list(self.edges(arch))

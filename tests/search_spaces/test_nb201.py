@@ -239,3 +239,13 @@ def test_tiny_network_trains() -> None:
 def test_describe() -> None:
     info = SPACE.describe()
     assert info["space"] == "nb201" and info["size"] == 15_625 and info["config"]["cells_per_stage"] == 5
+
+
+def test_params_of_inverts_suggest() -> None:
+    import optuna
+
+    from search_spaces.nb201 import NB201Space
+
+    space = NB201Space()
+    arch = space.sample(np.random.default_rng(11))
+    assert space.suggest(optuna.trial.FixedTrial(space.params_of(arch))) == arch
