@@ -14,7 +14,7 @@ from typing import Any
 
 from nas.cli import add_common, print_json
 from nas.errors import UserError
-from nas.training import OPTIMIZERS, TrainConfig
+from nas.train_config import OPTIMIZERS, TrainConfig
 
 DEFAULTS = TrainConfig()
 

@@ -1,0 +1,1 @@
+"""One module per `nas` command: `add_parser(subparsers)` registers it."""
