@@ -54,6 +54,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--init-only", action="store_true",
                    help="create the run directory and study, evaluate nothing (then start nas worker processes)")
     p.add_argument("--supernet-steps", type=int, help="smash: minibatches of supernet training (default 600)")
+    p.add_argument("--threads", default="auto",
+                   help="CPU threads for torch: N, or auto = the cores not already busy (default auto)")
     p.add_argument("--runs-dir", help="where run directories go (default runs)")
     p.add_argument("--name", help="run directory name (default SPACE-STRATEGY-TIMESTAMP)")
     add_common(p)
@@ -66,11 +68,15 @@ def run(args: argparse.Namespace) -> int:
     from nas.smash.command import is_smash_run, run_smash_command
 
     if args.resume and is_smash_run(args.resume):
+        set_threads(args.threads)
         return run_smash_command(args)
     if not args.resume and args.strategy is None and args.evaluator is None and args.space in (None, "dense"):
         args.strategy = "smash"  # the default main job: a SMASH search of the dense space
     if args.strategy == "smash" and not args.resume:
+        set_threads(args.threads)
         return run_smash_command(args)
+    if (args.evaluator or "train").startswith("train") or args.resume:
+        set_threads(args.threads)  # training in this process (table lookups need no torch)
     if args.supernet_steps is not None:
         raise UserError("--supernet-steps applies to --strategy smash only")
 
@@ -116,6 +122,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"created {run_dir}; start workers with: nas worker {run_dir}")
         return 0
     return execute(search, args)
+
+
+def set_threads(value: str) -> None:
+    """Torch's intra-op threads: oversubscribed threads make small CPU models many times slower."""
+    import torch
+
+    from nas.hardware import resolve_threads
+
+    torch.set_num_threads(resolve_threads(value))
 
 
 def _remove_if_empty(run_dir: Path) -> None:

@@ -22,16 +22,20 @@ def add_parser(sub: Any) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory nas search created (runs/NAME)")
     p.add_argument("--seed", type=int, default=None,
                    help="this worker's sampler seed (default: the run's seed mixed with the process id)")
+    p.add_argument("--threads", default="auto",
+                   help="CPU threads for torch: N, or auto = the cores not already busy (default auto)")
     add_common(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.commands.search import execute
+    from nas.commands.search import execute, set_threads
     from nas.search import derive_seed, open_search, read_config
 
     run_dir = Path(os.path.expanduser(args.run_dir))
     config = read_config(run_dir)
+    if config.evaluator.startswith("train"):
+        set_threads(args.threads)
     seed = args.seed if args.seed is not None else derive_seed(config.seed, "worker", os.getpid(), time.time_ns())
     search = open_search(config, run_dir, create=False, sampler_seed=seed, quiet=args.quiet)
     return execute(search, args, worker_info={"role": "worker"})
