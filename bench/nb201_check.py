@@ -23,37 +23,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nas.evaluators.tabular import TabularEvaluator  # noqa: E402
 from search_spaces import default_space  # noqa: E402
+from search_spaces.testing import count_macs  # noqa: E402
 
 SPACE = default_space("nb201")
 
 
 def six(x: float) -> float:
     return float(f"{x:.6g}")
-
-
-def hooked_macs(model: nn.Module) -> int:
-    total = 0
-
-    def hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(mod, nn.Conv2d):
-            total += out[0].numel() * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
-        else:
-            total += mod.in_features * mod.out_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        model.eval()(torch.zeros(1, 3, 32, 32))
-    for h in handles:
-        h.remove()
-    return total
 
 
 def main() -> None:
@@ -83,7 +65,7 @@ def main() -> None:
         r = rows[int(i)]
         arch = SPACE.from_string(r["arch"])
         model = SPACE.build(arch, 10, 3, 32)
-        params, macs = sum(q.numel() for q in model.parameters()), hooked_macs(model)
+        params, macs = sum(q.numel() for q in model.parameters()), count_macs(model, 32)
         shape = SPACE.shape(arch)
         if ((params, macs) != (shape.params, shape.macs) or six(params / 1e6) != float(r["c10_params_mb"])
                 or six((macs + 10) / 1e6) != float(r["c10_flops_m"])):

@@ -103,3 +103,31 @@ def check_build_forward_backward(space: Any, num_classes: int = 3, in_channels: 
     out.sum().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert grads and all(g is not None for g in grads), "some parameters got no gradient"
+
+
+def count_macs(model: Any, input_size: int, in_channels: int = 3) -> int:
+    """MACs of conv and linear layers, counted on the built module with forward hooks (to check a
+    space's static `shape(...).macs`)."""
+    import torch
+    from torch import nn
+
+    total = 0
+
+    def hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            total += out[0].numel() * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+        else:
+            total += mod.in_features * mod.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, in_channels, input_size, input_size))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total

@@ -10,33 +10,13 @@ from torch import nn
 
 from search_spaces import Architecture, default_space
 from search_spaces.dense import DenseSpace, DenseSpaceConfig, preset_genotype
-from search_spaces.testing import check_space
+from search_spaces.testing import check_space, count_macs
 
 SPACE = default_space("dense")
 
 
 def preset(name: str) -> Architecture:
     return Architecture("dense", preset_genotype(name))
-
-
-def count_macs(model: nn.Module, input_size: int, in_channels: int = 3) -> int:
-    """MACs of conv and linear layers, counted from the built module with forward hooks."""
-    total = 0
-
-    def hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(mod, nn.Conv2d):
-            total += out[0].numel() * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
-        elif isinstance(mod, nn.Linear):
-            total += mod.in_features * mod.out_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, in_channels, input_size, input_size))
-    for h in handles:
-        h.remove()
-    return total
 
 
 def n_params(model: nn.Module) -> int:

@@ -11,7 +11,7 @@ from torch import nn
 
 from search_spaces import Architecture, default_space
 from search_spaces.nb201 import EDGES, OPS, NB201Space, canonical_edges, live_edges, parse_arch_string
-from search_spaces.testing import check_space
+from search_spaces.testing import check_space, count_macs
 
 SPACE = default_space("nb201")
 TINY = NB201Space(channels=4, cells_per_stage=1)  # same cells, a network small enough to train in a test
@@ -26,26 +26,6 @@ PUBLISHED = [
     (1462, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
      1_531_546, 220_119_680, 220.12),
 ]
-
-
-def count_macs(model: nn.Module, input_size: int = 32) -> int:
-    """MACs of conv and linear layers, counted from the built module with forward hooks."""
-    total = 0
-
-    def hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(mod, nn.Conv2d):
-            total += out[0].numel() * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
-        elif isinstance(mod, nn.Linear):
-            total += mod.in_features * mod.out_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, 3, input_size, input_size))
-    for h in handles:
-        h.remove()
-    return total
 
 
 def n_params(model: nn.Module) -> int:
@@ -63,7 +43,7 @@ def test_published_counts(idx: int, text: str, params: int, macs: int, flops_m: 
     shape = SPACE.shape(arch)
     assert (shape.params, shape.macs) == (params, macs)
     model = SPACE.build(arch, 10, 3, 32)
-    assert n_params(model) == params and count_macs(model) == macs
+    assert n_params(model) == params and count_macs(model, 32) == macs
     # the table's FLOPs also count the classifier's 10 bias additions (the benchmark's counter does)
     assert float(f"{(macs + 10) / 1e6:.6g}") == flops_m
 
