@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR until --trials trials are counted")
     p.add_argument("--init-only", action="store_true",
                    help="create the run directory and study, evaluate nothing (then start nas worker processes)")
-    p.add_argument("--supernet-steps", type=int, help="smash: minibatches of supernet training (default 600)")
+    p.add_argument("--supernet-steps", type=int, help="smash: minibatches of supernet training (default 1200)")
     p.add_argument("--threads", default="auto",
                    help="CPU threads for torch: N, or auto = the cores not already busy (default auto)")
     p.add_argument("--runs-dir", help="where run directories go (default runs)")

@@ -32,6 +32,7 @@ class SmashConfig:
     weight_decay: float = 1e-5
     hidden: int = 128
     sampler: str = "uniform"  # or "attentive": train more often on the best / worst of a few candidates
+    optimizer: str = "adam"  # or "sgd" (Nesterov momentum 0.9)
     calibration_batches: int = 4  # BN recalibration batches per scored architecture
     score_images: int = 1000  # validation images a score uses
     checkpoint_every: int = 250
@@ -40,6 +41,8 @@ class SmashConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2 or self.calibration_batches < 1 or self.score_images < 1:
             raise ValueError("SMASH steps, batch size (>= 2), calibration batches and score images must be positive")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"SMASH optimizer {self.optimizer!r} is unknown; use adam or sgd")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"SMASH sampler {self.sampler!r} is unknown; use one of {SAMPLERS}")
 
@@ -61,7 +64,11 @@ class Smash(nn.Module):
     def fit(self, data: Dataset, checkpoint: Path | None = None, quiet: bool = False) -> dict[str, Any]:
         """Train for `config.steps` minibatches (resuming from `checkpoint` when it exists)."""
         cfg = self.config
-        opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "sgd":
+            opt: torch.optim.Optimizer = torch.optim.SGD(self.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
+                                                         weight_decay=cfg.weight_decay)
+        else:
+            opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         rng = np.random.default_rng(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
         step, losses, seconds = 0, [], 0.0
