@@ -150,10 +150,3 @@ def default_space(name: str) -> Any:
         _DEFAULTS[name] = factory() if isinstance(factory, type) or not hasattr(factory, "sample") else factory
     return _DEFAULTS[name]
 
-
-def graph_from_edges(nodes: dict[Any, dict[str, Any]], edges: list[tuple[Any, Any]]) -> nx.DiGraph:
-    g = nx.DiGraph()
-    for n, attrs in nodes.items():
-        g.add_node(n, **attrs)
-    g.add_edges_from(edges)
-    return g
