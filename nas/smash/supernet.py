@@ -7,10 +7,10 @@ applies a 1x1 conv then a k x k conv, and writes a new bank. Here
   bank it reads and of the chunk of that bank's channels (channel-based weight compression);
   generated rows are normalised to unit norm, so their magnitude never depends on the encoding
   (a magnitude-invariant parametrisation);
-- the k x k convs are shared per stage and sliced (width, input channels, centre crop of the
+- the k x k convs are shared per stage and node slot and sliced (width, input channels, centre crop of the
   kernel); the stem, the transitions' 1x1 convs and the classifier are shared, sliced by bank;
 - BatchNorm is sliced too; its running statistics are meaningless across architectures, so
-  `recalibrate` recomputes them for each architecture before it is scored.
+  `Smash.score` recomputes them for each architecture before scoring it.
 """
 
 from __future__ import annotations
