@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from search_spaces import default_space
+from search_spaces.testing import count_macs
 
 TABLE = Path(__file__).resolve().parents[2].parent / "shared" / "nb201" / "nb201_cifar10.csv"
 SPACE = default_space("nb201")
@@ -41,24 +40,6 @@ def test_every_row_parses_prints_and_matches_the_counts() -> None:
         assert six_digits((shape.macs + 10) / 1e6) == float(r["c10_flops_m"]), r["idx"]
 
 
-def count_macs(model: nn.Module) -> int:
-    total = 0
-
-    def hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(mod, nn.Conv2d):
-            total += out[0].numel() * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
-        else:
-            total += mod.in_features * mod.out_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        model.eval()(torch.zeros(1, 3, 32, 32))
-    for h in handles:
-        h.remove()
-    return total
-
-
 @pytest.mark.slow
 def test_200_built_networks_match_the_table() -> None:
     """Build 200 sampled benchmark cells: module parameter count and hooked MACs equal the table."""
@@ -69,7 +50,7 @@ def test_200_built_networks_match_the_table() -> None:
         arch = SPACE.from_string(r["arch"])
         model = SPACE.build(arch, 10, 3, 32)
         params = sum(p.numel() for p in model.parameters())
-        macs = count_macs(model)
+        macs = count_macs(model, 32)
         assert (params, macs) == (SPACE.shape(arch).params, SPACE.shape(arch).macs), r["idx"]
         assert six_digits(params / 1e6) == float(r["c10_params_mb"]), r["idx"]
         assert six_digits((macs + 10) / 1e6) == float(r["c10_flops_m"]), r["idx"]
