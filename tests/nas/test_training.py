@@ -17,15 +17,6 @@ def tiny_model(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
                          nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, num_classes))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and lose a lot when the cores are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def data():
     return load_dataset("synthetic?resolution=8", seed=0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -21,19 +20,7 @@ SMALL = DenseSpace(DenseSpaceConfig(stages=2, min_nodes=1, max_nodes=2, stem=8, 
 """
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Tiny models on a shared CPU: one thread is several times faster than two that contend."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_train_evaluator_reports_every_epoch_and_tests_the_pick(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                                 one_thread: None) -> None:
+def test_train_evaluator_reports_every_epoch_and_tests_the_pick(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     space = tmp_path / "small.py"
     space.write_text(SMALL_SPACE)
     code = main(["search", "--space", f"{space}:SMALL", "--evaluator", "train?batch_size=32", "--dataset", TINY,
