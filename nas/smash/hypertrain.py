@@ -17,11 +17,13 @@ from torch import nn
 from tqdm import tqdm
 
 from nas.data.dataset import Dataset
-from nas.smash.supernet import HyperNet, SlicedBN, SmashNet
+from nas.smash.supernet import PARAMETRISATIONS, HyperNet, SlicedBN, SmashNet
 from search_spaces.base import Architecture
 from search_spaces.dense.space import DenseSpace
 
-SAMPLERS = ("uniform", "attentive")
+SAMPLERS = ("uniform", "even", "attentive")
+NOISE_AT_SCORING = ("fixed", "resample", "average")
+SCORE_BY = ("accuracy", "loss")
 
 
 @dataclass(frozen=True)
@@ -31,20 +33,31 @@ class SmashConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-5
     hidden: int = 128
-    sampler: str = "uniform"  # or "attentive": train more often on the best / worst of a few candidates
+    # "uniform"; "even": each decision takes its least-used choice so far (ties at random), so every
+    # choice is trained equally often; "attentive": the best or worst of a few candidates
+    sampler: str = "uniform"
     optimizer: str = "adam"  # or "sgd" (Nesterov momentum 0.9)
-    calibration_batches: int = 4  # BN recalibration batches per scored architecture
+    parametrisation: str = "weightnorm"  # or "mip", "shared" (see nas/smash/supernet.py)
+    noise: int = 0  # size of SMASH's noise input to the HyperNet (0: none)
+    noise_at_scoring: str = "fixed"  # "fixed" (zeros, its mean), "resample" (one draw), "average" (of 4 draws)
+    calibration_batches: int = 4  # BN recalibration batches per scored architecture (0: the scoring batch's own)
     score_images: int = 1000  # validation images a score uses
+    score_by: str = "accuracy"  # or "loss" (the score is then minus the validation loss)
     checkpoint_every: int = 250
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 2 or self.calibration_batches < 1 or self.score_images < 1:
+        if self.steps < 1 or self.batch_size < 2 or self.calibration_batches < 0 or self.score_images < 2:
             raise ValueError("SMASH steps, batch size (>= 2), calibration batches and score images must be positive")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"SMASH optimizer {self.optimizer!r} is unknown; use adam or sgd")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"SMASH sampler {self.sampler!r} is unknown; use one of {SAMPLERS}")
+        for name, value, allowed in (("sampler", self.sampler, SAMPLERS), ("parametrisation", self.parametrisation,
+                                     PARAMETRISATIONS), ("noise_at_scoring", self.noise_at_scoring, NOISE_AT_SCORING),
+                                     ("score_by", self.score_by, SCORE_BY)):
+            if value not in allowed:
+                raise ValueError(f"SMASH {name} {value!r} is unknown; use one of {allowed}")
+        if self.noise < 0:
+            raise ValueError("SMASH noise size must be >= 0")
 
 
 class Smash(nn.Module):
@@ -54,11 +67,12 @@ class Smash(nn.Module):
         super().__init__()
         self.space, self.config = space, config
         self.net = SmashNet(space.config, num_classes, in_channels)
-        self.hyper = HyperNet(self.net.bounds, space.config, config.hidden)
+        self.hyper = HyperNet(self.net.bounds, space.config, config.hidden, config.parametrisation, config.noise)
+        self.choice_counts: dict[str, list[int]] = {}  # the "even" sampler's memory
 
-    def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch: Architecture, noise: torch.Tensor | None = None) -> torch.Tensor:
         geno = self.space.parse(arch)
-        return self.net(x, geno, self.hyper(geno))
+        return self.net(x, geno, self.hyper(geno, noise))
 
     # --- training ----------------------------------------------------------------------------
     def fit(self, data: Dataset, checkpoint: Path | None = None, quiet: bool = False) -> dict[str, Any]:
@@ -77,6 +91,7 @@ class Smash(nn.Module):
             self.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             rng.bit_generator.state = state["rng"]
+            self.choice_counts = dict(state.get("choice_counts", {}))
             gen.set_state(state["torch_rng"])
             step, losses, seconds = int(state["step"]), list(state["losses"]), float(state["seconds"])
         self.train()
@@ -93,7 +108,8 @@ class Smash(nn.Module):
             arch = self._training_arch(x, y, rng)
             for group in opt.param_groups:  # cosine decay per step
                 group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-            loss = F.cross_entropy(self(x, arch), y)
+            noise = torch.randn(cfg.noise, generator=gen) if cfg.noise else None
+            loss = F.cross_entropy(self(x, arch, noise), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(self.parameters(), 5.0)
@@ -112,6 +128,8 @@ class Smash(nn.Module):
     def _training_arch(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> Architecture:
         if self.config.sampler == "uniform":
             return self.space.sample(rng)
+        if self.config.sampler == "even":
+            return self.space.from_choices(lambda name, choices: self._least_used(name, choices, rng))
         # AttentiveNAS-style: of a few candidates, train the worst (by loss on this batch) half the
         # time and the best the other half, so both ends of the ranking get trained
         candidates = [self.space.sample(rng) for _ in range(3)]
@@ -120,38 +138,68 @@ class Smash(nn.Module):
         order = np.argsort(losses)
         return candidates[int(order[-1] if rng.random() < 0.5 else order[0])]
 
+    def _least_used(self, name: str, choices: tuple, rng: np.random.Generator) -> object:
+        counts = self.choice_counts.setdefault(name, [0] * len(choices))
+        fewest = [k for k, n in enumerate(counts) if n == min(counts)]
+        k = fewest[int(rng.integers(len(fewest)))]
+        counts[k] += 1
+        return choices[k]
+
     def _save(self, path: Path, opt: torch.optim.Optimizer, rng: np.random.Generator, gen: torch.Generator,
               step: int, losses: list[float], seconds: float) -> None:
         tmp = path.with_suffix(".tmp")
         torch.save({"model": self.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
-                    "torch_rng": gen.get_state(), "step": step, "losses": losses, "seconds": seconds,
+                    "torch_rng": gen.get_state(), "choice_counts": self.choice_counts, "step": step, "losses": losses, "seconds": seconds,
                     "config": asdict(self.config)}, tmp)
         tmp.replace(path)  # a crash mid-write never leaves a broken checkpoint
 
     # --- scoring -----------------------------------------------------------------------------
     @torch.no_grad()
     def score(self, arch: Architecture, data: Dataset) -> float:
-        """Validation accuracy with generated weights, after recalibrating BatchNorm on fixed
-        training batches (deterministic for a given supernet)."""
+        """Validation accuracy (or minus the loss) with generated weights, BatchNorm recalibrated on
+        fixed training batches (or normalised by the scoring batch itself); deterministic for a
+        given supernet."""
+        cfg = self.config
         geno = self.space.parse(arch)
-        weights = self.hyper(geno)
+        noises: list[torch.Tensor | None] = [None]  # "fixed": zeros, the noise's mean
+        if cfg.noise and cfg.noise_at_scoring != "fixed":
+            gen = torch.Generator().manual_seed(cfg.seed)
+            noises = [torch.randn(cfg.noise, generator=gen) for _ in range(4 if cfg.noise_at_scoring == "average" else 1)]
+        probs = None
+        for z in noises:
+            p, y = self._predict(geno, self.hyper(geno, z), data)
+            probs = p if probs is None else probs + p
+        probs = probs / len(noises)
+        if cfg.score_by == "loss":
+            return -float(F.nll_loss(probs.clamp_min(1e-12).log(), y))
+        return float((probs.argmax(1) == y).float().mean())
+
+    def _predict(self, geno, weights, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class probabilities on the first `score_images` validation images, and their labels."""
+        cfg = self.config
         bns = [m for m in self.net.modules() if isinstance(m, SlicedBN)]
         self.eval()
-        for m in bns:
-            m.reset()
-            m.calibrating = True
-        try:
-            for k, (x, _) in enumerate(data.batches("train", self.config.batch_size * 2)):
-                if k >= self.config.calibration_batches:
-                    break
-                self.net(x, geno, weights)
-        finally:
+        if cfg.calibration_batches:
             for m in bns:
-                m.calibrating = False
-        correct = total = 0
-        for x, y in data.batches("val", 500):
-            if total >= self.config.score_images:
+                m.reset()
+                m.calibrating = True
+            try:
+                for k, (x, _) in enumerate(data.batches("train", cfg.batch_size * 2)):
+                    if k >= cfg.calibration_batches:
+                        break
+                    self.net(x, geno, weights)
+            finally:
+                for m in bns:
+                    m.calibrating = False
+        else:
+            self.net.train()  # BatchNorm normalises with the statistics of the scoring batch itself
+        probs, labels, total = [], [], 0
+        for x, y in data.batches("val", cfg.score_images if not cfg.calibration_batches else 500):
+            if total >= cfg.score_images:
                 break
-            correct += int((self.net(x, geno, weights).argmax(1) == y).sum())
+            x, y = x[:cfg.score_images - total], y[:cfg.score_images - total]
+            probs.append(F.softmax(self.net(x, geno, weights), 1))
+            labels.append(y)
             total += len(y)
-        return correct / max(total, 1)
+        self.eval()
+        return torch.cat(probs), torch.cat(labels)

@@ -126,7 +126,7 @@ class DenseSpace:
 
     def sample(self, rng: np.random.Generator) -> Architecture:
         for _ in range(1000):
-            arch = self._from_choices(lambda name, choices: choices[int(rng.integers(len(choices)))])
+            arch = self.from_choices(lambda name, choices: choices[int(rng.integers(len(choices)))])
             if self.within_limits(arch):
                 return arch
         raise ValueError(f"max_params = {self.config.max_params:,} is below what 1000 samples of this space "
@@ -135,7 +135,7 @@ class DenseSpace:
     def suggest(self, trial: optuna.Trial) -> Architecture:
         import optuna
 
-        arch = self._from_choices(lambda name, choices: trial.suggest_categorical(name, list(choices)))
+        arch = self.from_choices(lambda name, choices: trial.suggest_categorical(name, list(choices)))
         if not self.within_limits(arch):
             raise optuna.TrialPruned(f"over max_params = {self.config.max_params:,}")
         return arch
@@ -143,7 +143,7 @@ class DenseSpace:
     def within_limits(self, arch: Architecture) -> bool:
         return self.config.max_params is None or self.shape(arch).params <= self.config.max_params
 
-    def _from_choices(self, choose: Any) -> Architecture:
+    def from_choices(self, choose: Any) -> Architecture:
         """One architecture from a `choose(param_name, choices)` function: the single
         definition of the sub-space that sampling and Optuna share."""
         c = self.config
@@ -177,13 +177,13 @@ class DenseSpace:
             new = {**params, name: choices[int(rng.integers(len(choices)))]}
             if new[name] == params[name]:
                 continue
-            child = self._from_choices(_replay(new, rng))
+            child = self.from_choices(_replay(new, rng))
             if child != arch and self.within_limits(child):
                 return child
         raise ValueError("could not mutate this architecture within the space's limits")
 
     def params_of(self, arch: Architecture) -> dict[str, Any]:
-        """The choices that produce `arch` (inverse of `_from_choices`); raises if `arch` is not
+        """The choices that produce `arch` (inverse of `from_choices`); raises if `arch` is not
         in the searchable sub-space."""
         geno = arch.genotype
         recorded: dict[str, Any] = {}
@@ -196,7 +196,7 @@ class DenseSpace:
             recorded[name] = value
             return value
 
-        if self._from_choices(choose) != arch:
+        if self.from_choices(choose) != arch:
             raise ValueError("architecture is outside the searchable sub-space (its fixed parts differ)")
         return recorded
 
@@ -207,7 +207,7 @@ class DenseSpace:
             found[n] = choices
             return choices[-1]
 
-        self._from_choices(choose)  # the largest arch visits every parameter name
+        self.from_choices(choose)  # the largest arch visits every parameter name
         return found.get(name, ())
 
     def encode(self, arch: Architecture) -> np.ndarray:
@@ -264,7 +264,7 @@ def _replay(params: dict[str, Any], rng: np.random.Generator) -> Any:
 
 
 def _choice_in_genotype(geno: dict[str, Any], name: str) -> Any:
-    """Read one sub-space choice (named as in `_from_choices`) back out of a genotype."""
+    """Read one sub-space choice (named as in `from_choices`) back out of a genotype."""
     s_str, rest = name[1:].split("_", 1)
     stage = geno["stages"][int(s_str)]
     if rest == "nodes":

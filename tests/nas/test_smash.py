@@ -4,11 +4,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from nas.data import load_dataset
 from nas.smash import Smash, SmashConfig, SmashSearchConfig, run_smash
-from nas.smash.supernet import SmashNet, smash_config
+from nas.smash.supernet import PARAMETRISATIONS, SmashNet, smash_config
 from nas.training import TrainConfig
 from search_spaces.dense import DenseSpace, DenseSpaceConfig
 from search_spaces.dense.genotype import stage_widths
@@ -26,17 +27,37 @@ def synthetic():
     return load_dataset("synthetic?subset=400&resolution=8&classes=4")
 
 
-def test_generated_weights_have_the_right_shapes() -> None:
-    smash, space = tiny_smash()
+@pytest.mark.parametrize("parametrisation", PARAMETRISATIONS)
+def test_generated_weights_have_the_right_shapes(parametrisation: str) -> None:
+    smash, space = tiny_smash(parametrisation=parametrisation, noise=3)
     rng = np.random.default_rng(0)
     for _ in range(20):
         geno = space.parse(space.sample(rng))
-        weights = smash.hyper(geno)
+        weights = smash.hyper(geno, torch.randn(3))
         for stage, widths, ws in zip(geno.stages, stage_widths(geno), weights):
             for node, w in zip(stage.nodes, ws):
                 reads = sum(widths[j] for j in node.inputs.inputs)
                 assert w.shape == (node.op.width, reads)
-                assert torch.allclose(w.norm(dim=1), torch.ones(node.op.width), atol=1e-4)
+                if parametrisation == "weightnorm":
+                    assert torch.allclose(w.norm(dim=1), torch.ones(node.op.width), atol=1e-4)
+
+
+def test_noise_changes_the_weights_except_for_plain_weight_sharing() -> None:
+    for parametrisation in PARAMETRISATIONS:
+        smash, space = tiny_smash(parametrisation=parametrisation, noise=4)
+        geno = space.parse(space.sample(np.random.default_rng(0)))
+        a, b = smash.hyper(geno, torch.ones(4)), smash.hyper(geno, -torch.ones(4))
+        assert torch.equal(a[0][0], b[0][0]) == (parametrisation == "shared")
+
+
+def test_even_sampler_trains_every_choice_equally_often() -> None:
+    smash, _ = tiny_smash(sampler="even")
+    rng = np.random.default_rng(0)
+    for _ in range(24):
+        smash._training_arch(None, None, rng)
+    for name, counts in smash.choice_counts.items():
+        assert max(counts) - min(counts) <= 1, (name, counts)
+    assert smash.choice_counts["s0_nodes"] == [12, 12]  # 2 or 3 nodes
 
 
 def test_supernet_with_copied_weights_equals_the_built_network() -> None:
@@ -82,15 +103,39 @@ def test_training_loss_falls() -> None:
     assert np.mean(losses[-20:]) < np.mean(losses[:20]) - 0.1
 
 
-def test_scoring_is_deterministic() -> None:
+@pytest.mark.parametrize("scoring", [
+    {}, {"score_by": "loss"}, {"calibration_batches": 0, "score_images": 50},
+    {"noise": 2, "noise_at_scoring": "resample"}, {"noise": 2, "noise_at_scoring": "average", "score_by": "loss"},
+    {"sampler": "even", "parametrisation": "mip"}, {"sampler": "attentive", "parametrisation": "shared"}])
+def test_scoring_is_deterministic(scoring: dict) -> None:
     data = synthetic()
-    a, space = tiny_smash(steps=10)
+    a, space = tiny_smash(steps=10, **scoring)
     a.fit(data, quiet=True)
-    b, _ = tiny_smash(steps=10)
+    b, _ = tiny_smash(steps=10, **scoring)
     b.fit(data, quiet=True)
     arch = space.sample(np.random.default_rng(3))
     assert a.score(arch, data) == a.score(arch, data) == b.score(arch, data)
-    assert 0.0 <= a.score(arch, data) <= 1.0
+    if scoring.get("score_by") == "loss":
+        assert a.score(arch, data) < 0
+    else:
+        assert 0.0 <= a.score(arch, data) <= 1.0
+
+
+def test_batch_statistics_scoring_uses_exactly_score_images() -> None:
+    data = synthetic()
+    smash, space = tiny_smash(calibration_batches=0, score_images=37)
+    probs, labels = smash._predict(space.parse(space.sample(np.random.default_rng(0))),
+                                   smash.hyper(space.parse(space.sample(np.random.default_rng(0)))), data)
+    assert probs.shape == (37, 4) and len(labels) == 37
+    assert torch.allclose(probs.sum(1), torch.ones(37))
+
+
+def test_bad_smash_settings_raise_clear_errors() -> None:
+    for bad, needle in [({"parametrisation": "mpi"}, "parametrisation"), ({"sampler": "evenly"}, "sampler"),
+                        ({"noise": -1}, "noise"), ({"score_by": "f1"}, "score_by"),
+                        ({"noise_at_scoring": "mean"}, "noise_at_scoring")]:
+        with pytest.raises(ValueError, match=needle):
+            SmashConfig(**bad)
 
 
 def test_training_resumes_from_its_checkpoint(tmp_path: Path) -> None:
@@ -103,6 +148,17 @@ def test_training_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     info = resumed.fit(data, tmp_path / "supernet.pt", quiet=True)
     assert info["steps"] == 30 and len(resumed.last_losses) == 30
     assert resumed.last_losses[:20] == first.last_losses
+
+
+def test_even_sampler_resumes_with_its_counts(tmp_path: Path) -> None:
+    data = synthetic()
+    straight, _ = tiny_smash(steps=20, sampler="even", noise=2)
+    straight.fit(data, quiet=True)
+    first, _ = tiny_smash(steps=10, sampler="even", noise=2)
+    first.fit(data, tmp_path / "supernet.pt", quiet=True)
+    resumed, _ = tiny_smash(steps=20, sampler="even", noise=2)
+    resumed.fit(data, tmp_path / "supernet.pt", quiet=True)
+    assert resumed.choice_counts == straight.choice_counts  # the same 20 architectures were drawn
 
 
 def test_search_writes_the_run_directory_and_resumes(tmp_path: Path) -> None:
