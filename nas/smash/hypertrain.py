@@ -149,7 +149,8 @@ class Smash(nn.Module):
               step: int, losses: list[float], seconds: float) -> None:
         tmp = path.with_suffix(".tmp")
         torch.save({"model": self.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
-                    "torch_rng": gen.get_state(), "choice_counts": self.choice_counts, "step": step, "losses": losses, "seconds": seconds,
+                    "torch_rng": gen.get_state(),
+                    "choice_counts": self.choice_counts, "step": step, "losses": losses, "seconds": seconds,
                     "config": asdict(self.config)}, tmp)
         tmp.replace(path)  # a crash mid-write never leaves a broken checkpoint
 
@@ -164,7 +165,8 @@ class Smash(nn.Module):
         noises: list[torch.Tensor | None] = [None]  # "fixed": zeros, the noise's mean
         if cfg.noise and cfg.noise_at_scoring != "fixed":
             gen = torch.Generator().manual_seed(cfg.seed)
-            noises = [torch.randn(cfg.noise, generator=gen) for _ in range(4 if cfg.noise_at_scoring == "average" else 1)]
+            draws = 4 if cfg.noise_at_scoring == "average" else 1
+            noises = [torch.randn(cfg.noise, generator=gen) for _ in range(draws)]
         probs = None
         for z in noises:
             p, y = self._predict(geno, self.hyper(geno, z), data)
