@@ -42,9 +42,10 @@ from search_spaces.dense import DenseSpace, DenseSpaceConfig  # noqa: E402
 VARIANTS = {
     "default": {},
     "weightnorm": {"parametrisation": "weightnorm"},
+    "weightnorm-noise": {"parametrisation": "weightnorm", "noise": 8},
     "mip": {"parametrisation": "mip"},
     "shared": {"parametrisation": "shared"},
-    "noise": {"noise": 8},
+    "mip-noise": {"noise": 8},
     "even": {"sampler": "even"},
     "attentive": {"sampler": "attentive"},
     "sgd": {"optimizer": "sgd", "lr": 0.05},
@@ -59,7 +60,9 @@ SCORINGS = {
     "loss, batch stats, 256 img": {"score_by": "loss", "calibration_batches": 0, "score_images": 256},
     "loss, batch stats, 500 img": {"score_by": "loss", "calibration_batches": 0, "score_images": 500},
 }
-NOISE_SCORINGS = {f"loss, noise {m}": {"noise_at_scoring": m} for m in ("fixed", "resample", "average")}
+NOISE_SCORINGS = {f"loss, batch stats, 500 img, noise {m}": {"score_by": "loss", "calibration_batches": 0,
+                                                             "score_images": 500, "noise_at_scoring": m}
+                  for m in ("fixed", "resample", "average")}
 
 
 def metrics(score: np.ndarray, truth: np.ndarray, rng: np.random.Generator) -> dict:
@@ -76,6 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="repeatable; default: default")
     ap.add_argument("--steps", type=int, help="supernet steps (default: SmashConfig's)")
+    ap.add_argument("--seed", type=int, default=0, help="supernet seed")
     ap.add_argument("--no-cost", action="store_true", help="skip the cost measurement (500 scores + 1 training)")
     ap.add_argument("--table", action="store_true", help="only print the table of an existing --out file")
     ap.add_argument("--ground-truth", type=Path, default=OUT)
@@ -110,7 +114,7 @@ def main() -> None:
                                                           test, val, rng)},
               "noise_ceiling": ceiling(rows, first), "variants": {}}
     for k, name in enumerate(args.variant or ["default"]):
-        cfg = replace(SmashConfig(), **VARIANTS[name])
+        cfg = replace(SmashConfig(), seed=args.seed, **VARIANTS[name])
         if args.steps:
             cfg = replace(cfg, steps=args.steps)
         t0 = time.perf_counter()
@@ -125,7 +129,7 @@ def main() -> None:
         smash.config = cfg
         if k == 0 and not args.no_cost:
             result["cost"] = cost(smash, space, data, archs, first, proto, train_s)
-        report["variants"][name] = result
+        report["variants"][f"{name}, seed {args.seed}"] = result
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1, default=list))
     print_table(report)

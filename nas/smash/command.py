@@ -48,7 +48,8 @@ def run_smash_command(args: argparse.Namespace) -> int:
         print(f"scored     {summary['n_trials']} architectures with generated weights "
               f"(supernet: {summary['supernet']['steps']} steps, final loss {summary['supernet']['final_loss']:.3f})")
         for k, r in enumerate(summary["retrained"], start=1):
-            print(f"retrained  #{k}: SMASH score {r['score']:.3f}  val {r['val_accuracy']:.4f}  params {r['params']:,}")
+            print(f"retrained  #{k}: SMASH score {r['score']:+.3f} (higher is better)  val {r['val_accuracy']:.4f}  "
+                  f"params {r['params']:,}")
         print(f"best       val {best['val_accuracy']:.4f}  test {best['test_accuracy']:.4f}  "
               f"params {best['params']:,}  MACs {best['flops']:,}")
         print(f"files      {run_dir / 'arch.json'}  {best['weights']}  {run_dir / 'results.json'}")

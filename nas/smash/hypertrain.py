@@ -28,7 +28,7 @@ SCORE_BY = ("accuracy", "loss")
 
 @dataclass(frozen=True)
 class SmashConfig:
-    steps: int = 1500  # minibatches of supernet training, one random architecture each
+    steps: int = 1000  # minibatches of supernet training, one random architecture each
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-5
@@ -37,12 +37,14 @@ class SmashConfig:
     # choice is trained equally often; "attentive": the best or worst of a few candidates
     sampler: str = "uniform"
     optimizer: str = "adam"  # or "sgd" (Nesterov momentum 0.9)
-    parametrisation: str = "weightnorm"  # or "mip", "shared" (see nas/smash/supernet.py)
+    parametrisation: str = "mip"  # or "weightnorm" (SMASH's), "shared" (see nas/smash/supernet.py)
     noise: int = 0  # size of SMASH's noise input to the HyperNet (0: none)
     noise_at_scoring: str = "fixed"  # "fixed" (zeros, its mean), "resample" (one draw), "average" (of 4 draws)
-    calibration_batches: int = 4  # BN recalibration batches per scored architecture (0: the scoring batch's own)
-    score_images: int = 1000  # validation images a score uses
-    score_by: str = "accuracy"  # or "loss" (the score is then minus the validation loss)
+    # scoring defaults chosen by bench/smash_correlation.py: minus the validation loss ranks better than
+    # accuracy, and the scoring batch's own BN statistics (0 calibration batches) as well as recalibration
+    calibration_batches: int = 0  # BN recalibration batches per scored architecture (0: the scoring batch's own)
+    score_images: int = 500  # validation images a score uses
+    score_by: str = "loss"  # or "accuracy"
     checkpoint_every: int = 250
     seed: int = 0
 

@@ -107,6 +107,7 @@ def retrain(scored: dict[str, Any], space: DenseSpace, data: Dataset, config: Tr
         return json.loads(done.read_text())
     out.mkdir(parents=True, exist_ok=True)
     arch = Architecture.from_dict(scored["arch"])
+    torch.manual_seed(config.seed)  # the same initial weights for the same seed
     model = space.build(arch, data.num_classes, data.in_channels, data.input_size)
     result = train(model, data, replace(config, quiet=quiet), test=False)
     shape = space.shape(arch, data.num_classes, data.in_channels, data.input_size)
