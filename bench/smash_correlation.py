@@ -41,21 +41,19 @@ from search_spaces.dense import DenseSpace, DenseSpaceConfig  # noqa: E402
 # supernet variants: SmashConfig changes against the defaults (each one a training run)
 VARIANTS = {
     "default": {},
-    "weightnorm": {"parametrisation": "weightnorm"},
+    "weightnorm": {"parametrisation": "weightnorm"},  # SMASH's own
     "weightnorm-noise": {"parametrisation": "weightnorm", "noise": 8},
+    "weightnorm-even": {"parametrisation": "weightnorm", "sampler": "even"},
+    "weightnorm-attentive": {"parametrisation": "weightnorm", "sampler": "attentive"},
     "mip": {"parametrisation": "mip"},
     "shared": {"parametrisation": "shared"},
-    "mip-noise": {"noise": 8},
-    "even": {"sampler": "even"},
-    "attentive": {"sampler": "attentive"},
-    "sgd": {"optimizer": "sgd", "lr": 0.05},
     "long": {"steps": 4000},
 }
 # scoring rules, all applied to the same trained supernet ("rule" is SmashConfig's default)
 SCORINGS = {
     "rule": {},
-    "acc, recalibrated, 1000 img": {"score_by": "accuracy", "calibration_batches": 4, "score_images": 1000},
-    "loss, recalibrated, 1000 img": {"score_by": "loss", "calibration_batches": 4, "score_images": 1000},
+    "acc, recalibrated, 500 img": {"score_by": "accuracy", "calibration_batches": 4, "score_images": 500},
+    "loss, recalibrated, 500 img": {"score_by": "loss", "calibration_batches": 4, "score_images": 500},
     "acc, batch stats, 256 img": {"score_by": "accuracy", "calibration_batches": 0, "score_images": 256},
     "loss, batch stats, 256 img": {"score_by": "loss", "calibration_batches": 0, "score_images": 256},
     "loss, batch stats, 500 img": {"score_by": "loss", "calibration_batches": 0, "score_images": 500},

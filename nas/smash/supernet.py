@@ -13,7 +13,8 @@ applies a 1x1 conv then a k x k conv, and writes a new bank. Here
 - the k x k convs are shared per stage and node slot and sliced (width, input channels, centre crop of the
   kernel); the stem, the transitions' 1x1 convs and the classifier are shared, sliced by bank;
 - BatchNorm is sliced too; its running statistics are meaningless across architectures, so
-  `Smash.score` recomputes them for each architecture before scoring it.
+  `Smash.score` either recomputes them for each architecture before scoring it or (the default)
+  normalises with the statistics of the scoring batch itself.
 """
 
 from __future__ import annotations
