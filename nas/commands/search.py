@@ -54,6 +54,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--init-only", action="store_true",
                    help="create the run directory and study, evaluate nothing (then start nas worker processes)")
     p.add_argument("--supernet-steps", type=int, help="smash: minibatches of supernet training (default 1200)")
+    p.add_argument("--smash", action="append", metavar="KEY=VALUE",
+                   help="smash: a SmashConfig setting, repeatable (e.g. parametrisation=shared, sampler=even, "
+                        "noise=8, score_by=accuracy, calibration_batches=4; see the README)")
     p.add_argument("--threads", default="auto",
                    help="CPU threads for torch: N, or auto = the cores not already busy (default auto)")
     p.add_argument("--runs-dir", help="where run directories go (default runs)")
@@ -77,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
         return run_smash_command(args)
     if (args.evaluator or "train").startswith("train") or args.resume:
         set_threads(args.threads)  # training in this process (table lookups need no torch)
-    if args.supernet_steps is not None:
-        raise UserError("--supernet-steps applies to --strategy smash only")
+    if args.supernet_steps is not None or args.smash:
+        raise UserError("--supernet-steps and --smash apply to --strategy smash only")
 
     if args.resume:
         given = [f"--{f.replace('_', '-')}" for f in CONFIG_FLAGS if getattr(args, f) is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ from nas.smash.hypertrain import SmashConfig
 from nas.smash.search import SmashSearchConfig, run_smash
 from nas.training import TrainConfig
 
-DEFAULTS = {"dataset": "digits", "trials": 100, "epochs": 15, "seed": 0, "supernet_steps": 1200}
+DEFAULTS = {"dataset": "digits", "trials": 100, "epochs": 15, "seed": 0, "supernet_steps": 1200, "smash": {}}
+OWN_FLAGS = ("steps", "seed")  # SmashConfig fields set by --supernet-steps and --seed
 IGNORED = ("evaluator", "objectives", "max_latency_ms", "max_params", "pruner", "storage")
 
 
@@ -33,6 +34,7 @@ def run_smash_command(args: argparse.Namespace) -> int:
         settings = _read_settings(run_dir)
     else:
         settings = {k: getattr(args, k, None) if getattr(args, k, None) is not None else v for k, v in DEFAULTS.items()}
+        settings["smash"] = _smash_options(args.smash or [])
         config = _config(settings)  # validate before making a directory
         run_dir = make_run_dir(args.runs_dir or "runs", args.name, "dense-smash")
         write_json(run_dir / "config.json", {"strategy": "smash", "settings": settings,
@@ -60,8 +62,28 @@ def _config(s: dict[str, Any]) -> SmashSearchConfig:
     for key in ("trials", "epochs", "supernet_steps"):
         if not isinstance(s[key], int) or s[key] < 1:
             raise UserError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]!r}")
-    return SmashSearchConfig(trials=s["trials"], retrain=TrainConfig(epochs=s["epochs"], seed=s["seed"]),
-                             smash=replace(SmashConfig(), steps=s["supernet_steps"], seed=s["seed"]))
+    try:
+        smash = replace(SmashConfig(), steps=s["supernet_steps"], seed=s["seed"], **s.get("smash", {}))
+    except ValueError as e:
+        raise UserError(f"--smash: {e}") from None
+    return SmashSearchConfig(trials=s["trials"], retrain=TrainConfig(epochs=s["epochs"], seed=s["seed"]), smash=smash)
+
+
+def _smash_options(items: list[str]) -> dict[str, Any]:
+    """`--smash KEY=VALUE` settings, converted to the type of the SmashConfig field."""
+    types = {f.name: type(f.default) for f in fields(SmashConfig) if f.name not in OWN_FLAGS}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in types:
+            raise UserError(f"--smash {item!r}: use KEY=VALUE with KEY one of {', '.join(sorted(types))} "
+                            "(steps and seed have their own flags)")
+        try:
+            out[key] = types[key](value.strip())
+        except ValueError:
+            raise UserError(f"--smash {key}: {value!r} is not a valid {types[key].__name__}") from None
+    return out
 
 
 def _read_settings(run_dir: Path) -> dict[str, Any]:
@@ -72,9 +94,10 @@ def _read_settings(run_dir: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except json.JSONDecodeError:
         raise UserError(f"{path} is not valid JSON") from None
-    if doc.get("strategy") != "smash" or set(doc.get("settings", {})) != set(DEFAULTS):
+    settings = {"smash": {}, **doc.get("settings", {})}  # runs from before --smash have no "smash"
+    if doc.get("strategy") != "smash" or set(settings) != set(DEFAULTS):
         raise UserError(f"{run_dir} is not a SMASH run")
-    return doc["settings"]
+    return settings
 
 
 def is_smash_run(run_dir: str) -> bool:

@@ -191,13 +191,30 @@ def test_nas_search_defaults_to_smash_and_resumes(tmp_path: Path, capsys) -> Non
     assert json.loads(capsys.readouterr().out)["best"] == out["best"]
 
 
+def test_smash_settings_from_the_command_line_reach_the_run(tmp_path: Path, capsys) -> None:
+    from nas.cli import main
+
+    argv = ["search", "--dataset", "synthetic?subset=200&resolution=8&classes=3", "--trials", "3", "--epochs", "1",
+            "--supernet-steps", "4", "--smash", "parametrisation=shared", "--smash", "noise=2", "--smash",
+            "score_by=accuracy", "--runs-dir", str(tmp_path), "--name", "opts", "--quiet", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    smash = out["config"]["smash"]
+    assert (smash["parametrisation"], smash["noise"], smash["score_by"], smash["steps"]) == ("shared", 2, "accuracy", 4)
+    assert 0 <= out["best"]["score"] <= 1  # an accuracy
+
+
 def test_smash_command_errors_exit_2(tmp_path: Path, capsys) -> None:
     from nas.cli import main
 
     for argv, needle in [(["search", "--strategy", "smash", "--evaluator", "train"], "do not apply"),
                          (["search", "--strategy", "smash", "--space", "nb201"], "dense space"),
                          (["search", "--supernet-steps", "0", "--runs-dir", str(tmp_path)], "positive"),
-                         (["search", "--strategy", "smsh"], "did you mean smash")]:
+                         (["search", "--strategy", "smsh"], "did you mean smash"),
+                         (["search", "--smash", "parametrization=mip", "--runs-dir", str(tmp_path)], "KEY one of"),
+                         (["search", "--smash", "noise=lots", "--runs-dir", str(tmp_path)], "not a valid int"),
+                         (["search", "--smash", "sampler=evenly", "--runs-dir", str(tmp_path)], "sampler"),
+                         (["search", "--strategy", "tpe", "--smash", "noise=2"], "smash only")]:
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert needle in err and len(err.strip().splitlines()) == 1, err
