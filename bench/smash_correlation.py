@@ -12,6 +12,7 @@ one candidate from scratch on the same protocol, measured in this run).
 
     python bench/smash_correlation.py                       # the default SMASH configuration
     python bench/smash_correlation.py --variant mip --variant shared --no-cost --out F.json
+    python bench/smash_correlation.py --steps 500 --steps 2000 --seed 0 --seed 1 --rule-only --no-cost --out F.json
     python bench/smash_correlation.py --table                # print a finished --out file again
 """
 
@@ -76,8 +77,9 @@ def against(score: np.ndarray, test: np.ndarray, val: np.ndarray, rng: np.random
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="repeatable; default: default")
-    ap.add_argument("--steps", type=int, help="supernet steps (default: SmashConfig's)")
-    ap.add_argument("--seed", type=int, default=0, help="supernet seed")
+    ap.add_argument("--steps", type=int, action="append", help="supernet steps, repeatable (default: SmashConfig's)")
+    ap.add_argument("--seed", type=int, action="append", help="supernet seed, repeatable (default 0)")
+    ap.add_argument("--rule-only", action="store_true", help="score with the default rule (and on 256 images) only")
     ap.add_argument("--no-cost", action="store_true", help="skip the cost measurement (500 scores + 1 training)")
     ap.add_argument("--table", action="store_true", help="only print the table of an existing --out file")
     ap.add_argument("--ground-truth", type=Path, default=OUT)
@@ -111,23 +113,27 @@ def main() -> None:
                             "untrained_hypernet": against(np.array([untrained.score(a, data) for a in archs]),
                                                           test, val, rng)},
               "noise_ceiling": ceiling(rows, first), "variants": {}}
-    for k, name in enumerate(args.variant or ["default"]):
-        cfg = replace(SmashConfig(), seed=args.seed, **VARIANTS[name])
-        if args.steps:
-            cfg = replace(cfg, steps=args.steps)
+    runs = [(name, steps, seed) for name in args.variant or ["default"] for steps in args.steps or [None]
+            for seed in args.seed or [0]]
+    for k, (name, steps, seed) in enumerate(runs):
+        cfg = replace(SmashConfig(), seed=seed, **VARIANTS[name])
+        if steps:
+            cfg = replace(cfg, steps=steps)
         t0 = time.perf_counter()
         smash = Smash(space, data.num_classes, data.in_channels, cfg)
         fit = smash.fit(data, quiet=False)
         train_s = time.perf_counter() - t0
         result = {"config": asdict(cfg), "fit": fit, "scorings": {}}
         scorings = {**SCORINGS, **(NOISE_SCORINGS if cfg.noise else {})}
+        if args.rule_only:  # the default rule and its cheaper version
+            scorings = {k: scorings[k] for k in ("rule", "loss, batch stats, 256 img")}
         for rule, change in scorings.items():
             smash.config = replace(cfg, **change)
             result["scorings"][rule] = against(np.array([smash.score(a, data) for a in archs]), test, val, rng)
         smash.config = cfg
         if k == 0 and not args.no_cost:
             result["cost"] = cost(smash, space, data, archs, first, proto, train_s)
-        report["variants"][f"{name}, seed {args.seed}"] = result
+        report["variants"][f"{name}, {cfg.steps} steps, seed {seed}"] = result
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1, default=list))
     print_table(report)
