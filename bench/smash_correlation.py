@@ -49,6 +49,8 @@ VARIANTS = {
     "mip": {"parametrisation": "mip"},
     "shared": {"parametrisation": "shared"},
     "long": {"steps": 4000},
+    "multi": {"archs_per_step": 4},  # 4 architectures per minibatch of 64, 16 images each
+    "batch128": {"batch_size": 128},
 }
 # scoring rules, all applied to the same trained supernet ("rule" is SmashConfig's default)
 SCORINGS = {

@@ -30,6 +30,7 @@ SCORE_BY = ("accuracy", "loss")
 class SmashConfig:
     steps: int = 1000  # minibatches of supernet training, one random architecture each
     batch_size: int = 64
+    archs_per_step: int = 1  # architectures per minibatch (each on its share of the images; gradients summed)
     lr: float = 2e-3
     weight_decay: float = 1e-5
     hidden: int = 128
@@ -49,6 +50,8 @@ class SmashConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not 1 <= self.archs_per_step <= self.batch_size // 2:
+            raise ValueError("SMASH archs_per_step must be between 1 and half the batch size")
         if self.steps < 1 or self.batch_size < 2 or self.calibration_batches < 0 or self.score_images < 2:
             raise ValueError("SMASH steps, batch size (>= 2), calibration batches and score images must be positive")
         if self.optimizer not in ("adam", "sgd"):
@@ -106,18 +109,20 @@ class Smash(nn.Module):
             if batch is None:
                 batches = data.batches("train", cfg.batch_size, train=True, generator=gen)
                 continue
-            x, y = batch
-            arch = self._training_arch(x, y, rng)
             for group in opt.param_groups:  # cosine decay per step
                 group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-            noise = torch.randn(cfg.noise, generator=gen) if cfg.noise else None
-            loss = F.cross_entropy(self(x, arch, noise), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = 0.0
+            for x, y in zip(*(t.chunk(cfg.archs_per_step) for t in batch)):  # one architecture per chunk
+                arch = self._training_arch(x, y, rng)
+                noise = torch.randn(cfg.noise, generator=gen) if cfg.noise else None
+                part = F.cross_entropy(self(x, arch, noise), y) * len(y) / len(batch[1])
+                part.backward()
+                loss += float(part.detach())
             nn.utils.clip_grad_norm_(self.parameters(), 5.0)
             opt.step()
             step += 1
-            losses.append(float(loss.detach()))
+            losses.append(loss)
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
             if checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):

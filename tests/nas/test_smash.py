@@ -106,7 +106,8 @@ def test_training_loss_falls() -> None:
 @pytest.mark.parametrize("scoring", [
     {}, {"score_by": "accuracy", "calibration_batches": 4}, {"calibration_batches": 0, "score_images": 50},
     {"noise": 2, "noise_at_scoring": "resample", "score_by": "accuracy"}, {"noise": 2, "noise_at_scoring": "average"},
-    {"sampler": "even", "parametrisation": "weightnorm"}, {"sampler": "attentive", "parametrisation": "shared"}])
+    {"sampler": "even", "parametrisation": "weightnorm"}, {"sampler": "attentive", "parametrisation": "shared"},
+    {"archs_per_step": 4}])
 def test_scoring_is_deterministic(scoring: dict) -> None:
     data = synthetic()
     a, space = tiny_smash(steps=10, **scoring)
@@ -133,7 +134,7 @@ def test_batch_statistics_scoring_uses_exactly_score_images() -> None:
 def test_bad_smash_settings_raise_clear_errors() -> None:
     for bad, needle in [({"parametrisation": "mpi"}, "parametrisation"), ({"sampler": "evenly"}, "sampler"),
                         ({"noise": -1}, "noise"), ({"score_by": "f1"}, "score_by"),
-                        ({"noise_at_scoring": "mean"}, "noise_at_scoring")]:
+                        ({"noise_at_scoring": "mean"}, "noise_at_scoring"), ({"archs_per_step": 0}, "archs_per_step")]:
         with pytest.raises(ValueError, match=needle):
             SmashConfig(**bad)
 
