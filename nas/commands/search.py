@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR until --trials trials are counted")
     p.add_argument("--init-only", action="store_true",
                    help="create the run directory and study, evaluate nothing (then start nas worker processes)")
-    p.add_argument("--supernet-steps", type=int, help="smash: minibatches of supernet training (default 1200)")
+    p.add_argument("--supernet-steps", type=int, help="smash: minibatches of supernet training (default 500)")
     p.add_argument("--smash", action="append", metavar="KEY=VALUE",
                    help="smash: a SmashConfig setting, repeatable (e.g. parametrisation=shared, sampler=even, "
                         "noise=8, score_by=accuracy, calibration_batches=4; see the README)")

@@ -14,7 +14,8 @@ from nas.smash.hypertrain import SmashConfig
 from nas.smash.search import SmashSearchConfig, run_smash
 from nas.training import TrainConfig
 
-DEFAULTS = {"dataset": "digits", "trials": 100, "epochs": 15, "seed": 0, "supernet_steps": 1200, "smash": {}}
+DEFAULTS = {"dataset": "digits", "trials": 100, "epochs": 15, "seed": 0, "supernet_steps": SmashConfig.steps,
+            "smash": {}}
 OWN_FLAGS = ("steps", "seed")  # SmashConfig fields set by --supernet-steps and --seed
 IGNORED = ("evaluator", "objectives", "max_latency_ms", "max_params", "pruner", "storage")
 
