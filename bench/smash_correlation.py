@@ -51,6 +51,8 @@ VARIANTS = {
     "long": {"steps": 4000},
     "multi": {"archs_per_step": 4},  # 4 architectures per minibatch of 64, 16 images each
     "batch128": {"batch_size": 128, "steps": 500},  # the same images as the default in half the steps
+    "sgd": {"optimizer": "sgd", "lr": 0.05},
+    "adam-5e-3": {"lr": 5e-3},
 }
 # scoring rules, all applied to the same trained supernet ("rule" is SmashConfig's default)
 SCORINGS = {
