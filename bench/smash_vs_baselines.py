@@ -134,7 +134,7 @@ def timed_smash(data, cfg: SmashSearchConfig, run_dir: Path) -> tuple[dict, floa
     config = json.loads(json.dumps(asdict(cfg)))
     if record.exists() and json.loads(record.read_text())["config"] != config:
         sys.exit(f"smash_vs_baselines: {run_dir} holds a search with another configuration; pass a new --run-dir")
-    fresh = not run_dir.exists() or not any(run_dir.iterdir())
+    fresh = not (run_dir / "supernet.pt").exists()  # nothing of the search itself done yet
     run_dir.mkdir(parents=True, exist_ok=True)
     if fresh:
         record.write_text(json.dumps({"config": config, "seconds": None}))
