@@ -133,7 +133,8 @@ def main() -> None:
             scorings = {k: scorings[k] for k in ("rule", "loss, batch stats, 256 img")}
         for rule, change in scorings.items():
             smash.config = replace(cfg, **change)
-            result["scorings"][rule] = against(np.array([smash.score(a, data) for a in archs]), test, val, rng)
+            scores = np.array([smash.score(a, data) for a in archs])
+            result["scorings"][rule] = {**against(scores, test, val, rng), "scores": scores.tolist()}
         smash.config = cfg
         if k == 0 and not args.no_cost:
             result["cost"] = cost(smash, space, data, archs, first, proto, train_s)
