@@ -141,8 +141,23 @@ def main() -> None:
         report["variants"][f"{name}, {cfg.steps} steps, seed {seed}"] = result
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1, default=list))
+        report["ensembles"] = ensembles(report["variants"], test, val, rng)
+        args.out.write_text(json.dumps(report, indent=1, default=list))
     print_table(report)
     print(f"wrote {args.out}")
+
+
+def ensembles(variants: dict, test: np.ndarray, val: np.ndarray, rng: np.random.Generator) -> dict:
+    """Supernets of one variant and step count trained with different seeds, as an ensemble: the mean
+    of their z-scored default-rule scores per architecture."""
+    groups: dict[str, list[np.ndarray]] = {}
+    for name, v in variants.items():
+        scores = v["scorings"].get("rule", {}).get("scores")
+        if scores is not None:
+            s = np.array(scores)
+            groups.setdefault(name.rsplit(", seed", 1)[0], []).append((s - s.mean()) / (s.std() + 1e-12))
+    return {f"{k}, ensemble of {len(z)} seeds": against(sum(z), test, val, rng)
+            for k, z in groups.items() if len(z) > 1}
 
 
 def ceiling(rows: list[dict], first: list[dict]) -> dict | None:
@@ -197,6 +212,8 @@ def print_table(report: dict) -> None:
             c = v["cost"]
             print(f"  cost: supernet {c['supernet_train_s']:.0f} s + scoring 500 archs {c['score_500_s']:.0f} s "
                   f"vs one candidate {c['one_candidate_s']:.0f} s: ratio {c['ratio']:.2f}")
+    for name, m in report.get("ensembles", {}).items():
+        line(f"{name} (mean z-score)"[:44], m)
     c = report.get("noise_ceiling")
     if c:
         print(f"noise ceiling (seed 0 vs seed 1, {c['n']} archs): Kendall tau test {c['test']['kendall_tau']:+.3f}, "
