@@ -62,8 +62,10 @@ class SmashConfig:
                                      ("score_by", self.score_by, SCORE_BY)):
             if value not in allowed:
                 raise ValueError(f"SMASH {name} {value!r} is unknown; use one of {allowed}")
-        if self.noise < 0:
-            raise ValueError("SMASH noise size must be >= 0")
+        if self.noise < 0 or self.weight_decay < 0:
+            raise ValueError("SMASH noise size and weight decay must be >= 0")
+        if self.hidden < 1 or self.checkpoint_every < 1 or not self.lr > 0:
+            raise ValueError("SMASH hidden size, checkpoint_every and lr must be positive")
 
 
 class Smash(nn.Module):

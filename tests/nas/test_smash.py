@@ -134,7 +134,8 @@ def test_batch_statistics_scoring_uses_exactly_score_images() -> None:
 def test_bad_smash_settings_raise_clear_errors() -> None:
     for bad, needle in [({"parametrisation": "mpi"}, "parametrisation"), ({"sampler": "evenly"}, "sampler"),
                         ({"noise": -1}, "noise"), ({"score_by": "f1"}, "score_by"),
-                        ({"noise_at_scoring": "mean"}, "noise_at_scoring"), ({"archs_per_step": 0}, "archs_per_step")]:
+                        ({"noise_at_scoring": "mean"}, "noise_at_scoring"), ({"archs_per_step": 0}, "archs_per_step"),
+                        ({"lr": 0.0}, "lr"), ({"hidden": 0}, "hidden"), ({"weight_decay": -1.0}, "weight decay")]:
         with pytest.raises(ValueError, match=needle):
             SmashConfig(**bad)
 
