@@ -57,10 +57,11 @@ EpochCallback = Callable[[int, float], None]
 
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig, *, on_epoch: EpochCallback | None = None,
-          test: bool = True) -> TrainResult:
+          on_stats: Callable[[list[EpochStats]], None] | None = None, test: bool = True) -> TrainResult:
     """Train `model` in place on `data.train`; validation accuracy after every epoch (passed to
     `on_epoch(epoch, val_accuracy)`, 1-based, which may raise e.g. `optuna.TrialPruned`: it
-    propagates); test accuracy once at the end when `test`. Raises `TrainingDiverged` on a NaN loss.
+    propagates; `on_stats(history)` gets every epoch's statistics so far, e.g. to save them);
+    test accuracy once at the end when `test`. Raises `TrainingDiverged` on a NaN loss.
     """
     device = torch.device(config.device)
     cuda = device.type == "cuda"
@@ -93,6 +94,8 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, *, on_epoch: Epo
             result.history.append(EpochStats(epoch, loss, acc, val, lr, time.perf_counter() - t0))
             result.val_accuracy = val
             bar.set_postfix(loss=f"{loss:.3f}", train=f"{acc:.3f}", val="-" if val is None else f"{val:.3f}")
+            if on_stats is not None:
+                on_stats(result.history)
             if on_epoch is not None and val is not None:
                 on_epoch(epoch, val)
     finally:

@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     (run_dir / "arch.json").write_text(arch.to_json() + "\n", encoding="utf-8")
     write_json(run_dir / "config.json", _config(args, arch, spec, data, config))
     try:
-        result = train(model, data, config)
+        result = train(model, data, config, on_stats=lambda history: write_json(  # per epoch: a crash keeps them
+            run_dir / "metrics.json", {"epochs": [vars(h) for h in history], "result": None}))
     except TrainingDiverged as e:
         failed = Result(params=params, flops=flops, state="failed", error=str(e))
         write_json(run_dir / "metrics.json", {"epochs": [], "result": failed.to_dict()})

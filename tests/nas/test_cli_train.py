@@ -106,3 +106,23 @@ def test_bad_input_exits_2_with_one_line(capsys: pytest.CaptureFixture, tmp_path
     assert not (tmp_path / "pwned").exists()
     leftovers = [p.name for p in (tmp_path / "runs").iterdir()]
     assert len(leftovers) == 2 and "taken" in leftovers  # + the diverged run; failed loads leave no directory
+
+
+def test_metrics_are_saved_after_every_epoch(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch) -> None:
+    """An interrupted run keeps the epochs it finished."""
+    import nas.training
+
+    real = nas.training.accuracy
+    calls = {"n": 0}
+
+    def interrupt_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nas.training, "accuracy", interrupt_in_epoch_3)
+    assert main(["train", "--arch", str(tiny_arch(tmp_path)), "--dataset", TINY, "--epochs", "4", "--batch-size", "16",
+                 "--runs-dir", str(tmp_path / "runs"), "--name", "cut", "--quiet"]) == 130  # interrupted
+    metrics = json.loads((tmp_path / "runs" / "cut" / "metrics.json").read_text())
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2] and metrics["result"] is None
