@@ -53,6 +53,7 @@ VARIANTS = {
     "batch128": {"batch_size": 128, "steps": 500},  # the same images as the default in half the steps
     "sgd": {"optimizer": "sgd", "lr": 0.05},
     "adam-5e-3": {"lr": 5e-3},
+    "kxk-per-stage": {"kxk_per_slot": False},
 }
 # scoring rules, all applied to the same trained supernet ("rule" is SmashConfig's default)
 SCORINGS = {

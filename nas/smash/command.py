@@ -81,7 +81,7 @@ def _smash_options(items: list[str]) -> dict[str, Any]:
             raise UserError(f"--smash {item!r}: use KEY=VALUE with KEY one of {', '.join(sorted(types))} "
                             "(steps and seed have their own flags)")
         try:
-            out[key] = types[key](value.strip())
+            out[key] = _parse(types[key], value.strip())
         except ValueError:
             raise UserError(f"--smash {key}: {value!r} is not a valid {types[key].__name__}") from None
     return out
@@ -108,3 +108,10 @@ def is_smash_run(run_dir: str) -> bool:
         return False
 
 
+def _parse(kind: type, text: str) -> Any:
+    if kind is bool:  # bool("false") is True
+        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if text.lower() not in words:
+            raise ValueError(text)
+        return words[text.lower()]
+    return kind(text)

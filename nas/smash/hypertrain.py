@@ -40,6 +40,7 @@ class SmashConfig:
     sampler: str = "uniform"
     optimizer: str = "adam"  # or "sgd" (Nesterov momentum 0.9)
     parametrisation: str = "mip"  # or "weightnorm" (SMASH's), "shared" (see nas/smash/supernet.py)
+    kxk_per_slot: bool = True  # one shared k x k bank per stage and node slot; False: per stage (SMASH's)
     noise: int = 0  # size of SMASH's noise input to the HyperNet (0: none)
     noise_at_scoring: str = "fixed"  # "fixed" (zeros, its mean), "resample" (one draw), "average" (of 4 draws)
     # scoring defaults chosen by bench/smash_correlation.py: minus the validation loss ranked better than
@@ -74,7 +75,7 @@ class Smash(nn.Module):
     def __init__(self, space: DenseSpace, num_classes: int, in_channels: int, config: SmashConfig):
         super().__init__()
         self.space, self.config = space, config
-        self.net = SmashNet(space.config, num_classes, in_channels)
+        self.net = SmashNet(space.config, num_classes, in_channels, config.kxk_per_slot)
         self.hyper = HyperNet(self.net.bounds, space.config, config.hidden, config.parametrisation, config.noise)
         self.choice_counts: dict[str, list[int]] = {}  # the "even" sampler's memory
 

@@ -10,7 +10,8 @@ applies a 1x1 conv then a k x k conv, and writes a new bank. Here
   weights = shared base + generated change) and "shared" (the base alone: plain weight sharing,
   no HyperNet; the ablation that says what the HyperNet adds). An optional noise input (SMASH's)
   is appended to the encoding;
-- the k x k convs are shared per stage and node slot and sliced (width, input channels, centre crop of the
+- the k x k convs are shared per stage and node slot (or, with `kxk_per_slot=False`, per stage
+  only, as in SMASH) and sliced (width, input channels, centre crop of the
   kernel); the stem, the transitions' 1x1 convs and the classifier are shared, sliced by bank;
 - BatchNorm is sliced too; its running statistics are meaningless across architectures, so
   `Smash.score` either recomputes them for each architecture before scoring it or (the default)
@@ -207,15 +208,17 @@ def _match(value: object, choices: tuple) -> list[float]:
 class SmashNet(nn.Module):
     """Shared weights of the supernet; `forward(x, geno, generated)` runs one architecture."""
 
-    def __init__(self, config: DenseSpaceConfig, num_classes: int, in_channels: int):
+    def __init__(self, config: DenseSpaceConfig, num_classes: int, in_channels: int, kxk_per_slot: bool = True):
         super().__init__()
+        self.kxk_per_slot = kxk_per_slot  # False: one k x k bank per stage, as in SMASH
         b = self.bounds = Bounds.of(config)
         self.config = config
         slots = b.max_nodes + 1
         self.stem = nn.Parameter(_kaiming(config.stem, in_channels, 3))
         self.stem_bn = SlicedBN(config.stem)
         # per stage and node slot: k x k bank; BN slots; transition 1x1 blocks (one per bank of the previous stage)
-        self.convs = nn.ParameterList(torch.stack([_kaiming(w, w, b.kernel) for _ in range(slots)]) for w in b.widths)
+        banks = slots if kxk_per_slot else 1
+        self.convs = nn.ParameterList(torch.stack([_kaiming(w, w, b.kernel) for _ in range(banks)]) for w in b.widths)
         self.in_bn = nn.ModuleList(nn.ModuleList(nn.ModuleList(SlicedBN(max(w, b0)) for _ in range(slots))
                                                  for _ in range(slots)) for w, b0 in zip(b.widths, b.bank0))
         self.mid_bn = nn.ModuleList(nn.ModuleList(SlicedBN(w) for _ in range(slots)) for w in b.widths)
@@ -264,7 +267,7 @@ class SmashNet(nn.Module):
         x = F.relu(self.mid_bn[s][i](x))
         k, g = op.kernel, op.groups
         crop = (self.bounds.kernel - k) // 2
-        w = self.convs[s][i, :op.width, :x.shape[1] // g, crop:crop + k, crop:crop + k]
+        w = self.convs[s][i if self.kxk_per_slot else 0, :op.width, :x.shape[1] // g, crop:crop + k, crop:crop + k]
         x = F.conv2d(x, w, padding=op.dilation * (k - 1) // 2, dilation=op.dilation, groups=g)
         if op.order == "post":
             x = F.relu(self.out_bn[s][i](x))

@@ -107,7 +107,7 @@ def test_training_loss_falls() -> None:
     {}, {"score_by": "accuracy", "calibration_batches": 4}, {"calibration_batches": 0, "score_images": 50},
     {"noise": 2, "noise_at_scoring": "resample", "score_by": "accuracy"}, {"noise": 2, "noise_at_scoring": "average"},
     {"sampler": "even", "parametrisation": "weightnorm"}, {"sampler": "attentive", "parametrisation": "shared"},
-    {"archs_per_step": 4}])
+    {"archs_per_step": 4}, {"kxk_per_slot": False}])
 def test_scoring_is_deterministic(scoring: dict) -> None:
     data = synthetic()
     a, space = tiny_smash(steps=10, **scoring)
@@ -198,11 +198,13 @@ def test_smash_settings_from_the_command_line_reach_the_run(tmp_path: Path, caps
 
     argv = ["search", "--dataset", "synthetic?subset=200&resolution=8&classes=3", "--trials", "3", "--epochs", "1",
             "--supernet-steps", "4", "--smash", "parametrisation=shared", "--smash", "noise=2", "--smash",
-            "score_by=accuracy", "--runs-dir", str(tmp_path), "--name", "opts", "--quiet", "--json"]
+            "score_by=accuracy", "--smash", "kxk_per_slot=false", "--runs-dir", str(tmp_path), "--name", "opts",
+            "--quiet", "--json"]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     smash = out["config"]["smash"]
     assert (smash["parametrisation"], smash["noise"], smash["score_by"], smash["steps"]) == ("shared", 2, "accuracy", 4)
+    assert smash["kxk_per_slot"] is False
     assert 0 <= out["best"]["score"] <= 1  # an accuracy
 
 
@@ -215,6 +217,7 @@ def test_smash_command_errors_exit_2(tmp_path: Path, capsys) -> None:
                          (["search", "--strategy", "smsh"], "did you mean smash"),
                          (["search", "--smash", "parametrization=mip", "--runs-dir", str(tmp_path)], "KEY one of"),
                          (["search", "--smash", "noise=lots", "--runs-dir", str(tmp_path)], "not a valid int"),
+                         (["search", "--smash", "kxk_per_slot=maybe", "--runs-dir", str(tmp_path)], "not a valid bool"),
                          (["search", "--smash", "sampler=evenly", "--runs-dir", str(tmp_path)], "sampler"),
                          (["search", "--strategy", "tpe", "--smash", "noise=2"], "smash only")]:
         assert main(argv) == 2
