@@ -38,6 +38,18 @@ def sampled_archs(n: int, seed: int = 2026) -> list:
     return [space.sample(rng) for _ in range(n)]
 
 
+def load_table(path: Path, data_path: Path = DEFAULT_DATA) -> tuple[list[dict], list[dict], dict]:
+    """Every row of a ground-truth table, its seed-0 rows in architecture order, and their protocol
+    with the dataset path made local; exits when the table holds fewer than 10 architectures."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    first = sorted((r for r in rows if r["seed"] == 0), key=lambda r: r["index"])
+    if len(first) < 10:
+        sys.exit(f"only {len(first)} ground-truth rows in {path}; run bench/ground_truth.py")
+    proto = dict(first[0]["protocol"])
+    proto["dataset"] = proto["dataset"].replace("cifar10_subset.npz", str(data_path.resolve()))
+    return rows, first, proto
+
+
 def protocol(data_path: Path, epochs: int) -> dict:
     return {"dataset": f"npz:{data_path}?subset=5000&resolution=16", "epochs": epochs, "batch_size": 128,
             "lr": 0.1, "weight_decay": 5e-4, "data_seed": 0}

@@ -20,7 +20,7 @@ from sklearn.model_selection import LeaveOneOut, cross_val_predict
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ground_truth import OUT  # noqa: E402
+from bench.ground_truth import OUT, load_table  # noqa: E402
 from nas.smash.supernet import smash_config  # noqa: E402
 from predictors.metrics import kendall_tau  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
@@ -49,8 +49,7 @@ def main() -> None:
     ap.add_argument("--ground-truth", type=Path, default=OUT)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ground_truth_features.json")
     args = ap.parse_args()
-    rows = [json.loads(line) for line in args.ground_truth.read_text().splitlines() if line.strip()]
-    first = sorted((r for r in rows if r["seed"] == 0), key=lambda r: r["index"])
+    _, first, _ = load_table(args.ground_truth)
     test = np.array([r["test_accuracy"] for r in first])
     feats = np.array([stage_features(r["arch"]) for r in first])
     stages = feats.shape[1] // len(FEATURES)

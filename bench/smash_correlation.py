@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ground_truth import DEFAULT_DATA, OUT, train_one  # noqa: E402
+from bench.ground_truth import DEFAULT_DATA, OUT, load_table, train_one  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
 from nas.smash import Smash, SmashConfig  # noqa: E402
 from nas.smash.supernet import smash_config  # noqa: E402
@@ -96,13 +96,7 @@ def main() -> None:
         print_table(json.loads(args.out.read_text()))
         return
     torch.set_num_threads(args.threads)
-    rows = [json.loads(line) for line in args.ground_truth.read_text().splitlines() if line.strip()]
-    first = sorted((r for r in rows if r["seed"] == 0), key=lambda r: r["index"])
-    if len(first) < 10:
-        sys.exit(f"smash_correlation: only {len(first)} ground-truth rows in {args.ground_truth}; "
-                 "run bench/ground_truth.py")
-    proto = dict(first[0]["protocol"], dataset=first[0]["protocol"]["dataset"].replace(
-        "cifar10_subset.npz", str(args.data.resolve())))
+    rows, first, proto = load_table(args.ground_truth, args.data)
     data = load_dataset(proto["dataset"], seed=proto["data_seed"])
     space = DenseSpace(smash_config(DenseSpaceConfig()))
     archs = [Architecture.from_dict(r["arch"]) for r in first]

@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ground_truth import DEFAULT_DATA, OUT, train_one  # noqa: E402
+from bench.ground_truth import DEFAULT_DATA, OUT, load_table, train_one  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
 from nas.smash import SmashConfig  # noqa: E402
 from nas.smash.search import SmashSearchConfig, run_smash  # noqa: E402
@@ -61,14 +61,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if not args.data.exists():
         sys.exit(f"smash_vs_baselines: {args.data} not found; pass --data PATH to cifar10_subset.npz")
-    rows = [json.loads(line) for line in args.ground_truth.read_text().splitlines() if line.strip()]
-    table = sorted((r for r in rows if r["seed"] == 0), key=lambda r: r["index"])
-    if len(table) < 10:
-        sys.exit(f"smash_vs_baselines: only {len(table)} ground-truth rows in {args.ground_truth}; "
-                 "run bench/ground_truth.py")
-    # the ground truth's protocol, so both benches train the same way
-    portable = dict(table[0]["protocol"])
-    proto = dict(portable, dataset=portable["dataset"].replace("cifar10_subset.npz", str(args.data.resolve())))
+    _, table, proto = load_table(args.ground_truth, args.data)
+    portable = dict(table[0]["protocol"])  # the ground truth's protocol, so both benches train the same way
     like_for_like = args.epochs in (None, proto["epochs"])
     proto["epochs"] = portable["epochs"] = args.epochs or proto["epochs"]
     data = load_dataset(proto["dataset"], seed=proto["data_seed"])
