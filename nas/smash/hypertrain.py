@@ -140,7 +140,7 @@ class Smash(nn.Module):
         if self.config.sampler == "uniform":
             return self.space.sample(rng)
         if self.config.sampler == "even":
-            return self.space.from_choices(lambda name, choices: self._least_used(name, choices, rng))
+            return self.space.sample(rng, lambda name, choices: self._least_used(name, choices, rng))
         # AttentiveNAS-style: of a few candidates, train the worst (by loss on this batch) half the
         # time and the best the other half, so both ends of the ranking get trained
         candidates = [self.space.sample(rng) for _ in range(3)]

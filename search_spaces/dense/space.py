@@ -124,9 +124,11 @@ class DenseSpace:
     def stage_widths(self, s: int) -> list[int]:
         return [w * self.config.width_growth**s for w in self.config.widths]
 
-    def sample(self, rng: np.random.Generator) -> Architecture:
+    def sample(self, rng: np.random.Generator, choose: Any = None) -> Architecture:
+        """A random architecture within the limits: uniform choices, or `choose(name, choices)`'s."""
+        choose = choose or (lambda name, choices: choices[int(rng.integers(len(choices)))])
         for _ in range(1000):
-            arch = self.from_choices(lambda name, choices: choices[int(rng.integers(len(choices)))])
+            arch = self.from_choices(choose)
             if self.within_limits(arch):
                 return arch
         raise ValueError(f"max_params = {self.config.max_params:,} is below what 1000 samples of this space "

@@ -50,6 +50,15 @@ def test_noise_changes_the_weights_except_for_plain_weight_sharing() -> None:
         assert torch.equal(a[0][0], b[0][0]) == (parametrisation == "shared")
 
 
+def test_even_sampler_keeps_to_the_space_limits() -> None:
+    from dataclasses import replace
+
+    space = DenseSpace(smash_config(replace(TINY, max_params=100_000)))
+    smash = Smash(space, 4, 3, SmashConfig(steps=1, sampler="even"))
+    rng = np.random.default_rng(0)
+    assert all(space.shape(smash._training_arch(None, None, rng)).params <= 100_000 for _ in range(30))
+
+
 def test_even_sampler_trains_every_choice_equally_often() -> None:
     smash, _ = tiny_smash(sampler="even")
     rng = np.random.default_rng(0)
