@@ -198,7 +198,7 @@ def _ratio(x: float) -> list[float]:
 
 
 def _onehot(i: int, n: int) -> list[float]:
-    return [float(i == k) for k in range(n)]
+    return _match(i, tuple(range(n)))
 
 
 def _match(value: object, choices: tuple) -> list[float]:
