@@ -11,7 +11,7 @@ from typing import Any
 
 from nas.errors import UserError
 from nas.smash.hypertrain import SmashConfig
-from nas.smash.search import SmashSearchConfig, run_smash
+from nas.smash.search import SmashSearchConfig, jsonable, run_smash
 from nas.training import TrainConfig
 
 DEFAULTS = {"dataset": "digits", "trials": 100, "epochs": 15, "seed": 0, "supernet_steps": SmashConfig.steps,
@@ -33,14 +33,14 @@ def run_smash_command(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir = Path(os.path.expanduser(args.resume))
         settings = _read_settings(run_dir)
+        config = _config(settings)
     else:
         settings = {k: getattr(args, k, None) if getattr(args, k, None) is not None else v for k, v in DEFAULTS.items()}
         settings["smash"] = _smash_options(args.smash or [])
         config = _config(settings)  # validate before making a directory
         run_dir = make_run_dir(args.runs_dir or "runs", args.name, "dense-smash")
         write_json(run_dir / "config.json", {"strategy": "smash", "settings": settings,
-                                             "resolved": json.loads(json.dumps(asdict(config), default=list))})
-    config = _config(settings)
+                                             "resolved": jsonable(asdict(config))})
     data = load_dataset(settings["dataset"], seed=settings["seed"])
     summary = run_smash(data, config, run_dir, quiet=args.quiet)
     if args.json:

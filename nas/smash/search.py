@@ -59,7 +59,7 @@ def run_smash(data: Dataset, config: SmashSearchConfig, run_dir: Path, quiet: bo
     arch = Architecture.from_dict(pick["arch"])
     (run_dir / "arch.json").write_text(arch.to_json())
     summary = {"strategy": "smash", "run_dir": str(run_dir), "dataset": data.summary(), "supernet": fit,
-               "n_trials": len(scores.rows), "config": _jsonable(asdict(config)),
+               "n_trials": len(scores.rows), "config": jsonable(asdict(config)),
                "best": {k: pick[k] for k in ("arch", "score", "val_accuracy", "test_accuracy", "params", "flops",
                                             "weights")},
                "retrained": retrained}
@@ -126,5 +126,5 @@ def test_once(row: dict[str, Any], space: DenseSpace, data: Dataset) -> float:
     return accuracy(model, data, "test")
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=list))
