@@ -58,10 +58,11 @@ VARIANTS = {
 # scoring rules, all applied to the same trained supernet ("rule" is SmashConfig's default)
 SCORINGS = {
     "rule": {},
+    "loss alone": {"score_by": "loss"},  # the rule's first term
+    "loss alone, 256 img": {"score_by": "loss", "score_images": 256},  # the default before NASWOT was added
     "acc, recalibrated, 500 img": {"score_by": "accuracy", "calibration_batches": 4, "score_images": 500},
     "loss, recalibrated, 500 img": {"score_by": "loss", "calibration_batches": 4, "score_images": 500},
     "acc, batch stats, 256 img": {"score_by": "accuracy", "calibration_batches": 0, "score_images": 256},
-    "loss, batch stats, 256 img": {"score_by": "loss", "calibration_batches": 0, "score_images": 256},
     "loss, batch stats, 500 img": {"score_by": "loss", "calibration_batches": 0, "score_images": 500},
 }
 NOISE_SCORINGS = {f"loss, batch stats, 500 img, noise {m}": {"score_by": "loss", "calibration_batches": 0,
@@ -84,7 +85,7 @@ def main() -> None:
     ap.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="repeatable; default: default")
     ap.add_argument("--steps", type=int, action="append", help="supernet steps, repeatable (default: SmashConfig's)")
     ap.add_argument("--seed", type=int, action="append", help="supernet seed, repeatable (default 0)")
-    ap.add_argument("--rule-only", action="store_true", help="score with the default rule (and on 256 images) only")
+    ap.add_argument("--rule-only", action="store_true", help="score with the default rule and its two terms alone only")
     ap.add_argument("--no-cost", action="store_true", help="skip the cost measurement (500 scores + 1 training)")
     ap.add_argument("--table", action="store_true", help="only print the table of an existing --out file")
     ap.add_argument("--ground-truth", type=Path, default=OUT)
@@ -124,13 +125,15 @@ def main() -> None:
         train_s = time.perf_counter() - t0
         result = {"config": asdict(cfg), "fit": fit, "scorings": {}}
         scorings = {**SCORINGS, **(NOISE_SCORINGS if cfg.noise else {})}
-        if args.rule_only:  # the default rule and its cheaper version
-            scorings = {k: scorings[k] for k in ("rule", "loss, batch stats, 256 img")}
+        if args.rule_only:  # the default rule and its loss term alone
+            scorings = {k: scorings[k] for k in ("rule", "loss alone")}
         for rule, change in scorings.items():
             smash.config = replace(cfg, **change)
             scores = np.array([smash.score(a, data) for a in archs])
             result["scorings"][rule] = {**against(scores, test, val, rng), "scores": scores.tolist()}
         smash.config = cfg
+        naswot = np.array([smash.measure(a, data)["naswot"] for a in archs])  # the rule's other term, alone
+        result["scorings"]["naswot alone"] = {**against(naswot, test, val, rng), "scores": naswot.tolist()}
         if k == 0 and not args.no_cost:
             result["cost"] = cost(smash, space, data, archs, first, proto, train_s)
         report["variants"][f"{name}, {cfg.steps} steps, seed {seed}"] = result
@@ -170,6 +173,7 @@ def ceiling(rows: list[dict], first: list[dict]) -> dict | None:
 
 def cost(smash: Smash, space: DenseSpace, data, archs: list, first: list[dict], proto: dict, train_s: float) -> dict:
     """(supernet training + scoring 500 architectures) / one candidate trained from scratch."""
+    smash._naswot_weights.clear()  # the reference architectures of "loss+naswot" count too
     t1 = time.perf_counter()
     extra = [space.sample(np.random.default_rng(1)) for _ in range(max(0, 500 - len(archs)))]
     for a in archs + extra:

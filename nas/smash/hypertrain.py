@@ -17,13 +17,13 @@ from torch import nn
 from tqdm import tqdm
 
 from nas.data.dataset import Dataset
-from nas.smash.supernet import PARAMETRISATIONS, HyperNet, SlicedBN, SmashNet
+from nas.smash.supernet import PARAMETRISATIONS, ActivationKernel, HyperNet, SlicedBN, SmashNet
 from search_spaces.base import Architecture
 from search_spaces.dense.space import DenseSpace
 
 SAMPLERS = ("uniform", "even", "attentive")
 NOISE_AT_SCORING = ("fixed", "resample", "average")
-SCORE_BY = ("accuracy", "loss")
+SCORE_BY = ("accuracy", "loss", "loss+naswot")
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,13 @@ class SmashConfig:
     # scoring defaults chosen by bench/smash_correlation.py: minus the validation loss ranked better than
     # accuracy, and the scoring batch's own BN statistics (0 calibration batches) as well as recalibration
     calibration_batches: int = 0  # BN recalibration batches per scored architecture (0: the scoring batch's own)
-    score_images: int = 256  # validation images a score uses (256 ranked within 0.01 of 500, at half the cost)
-    score_by: str = "loss"  # or "accuracy"
+    score_images: int = 128  # validation images a score uses (128, 256 and 500 rank alike; fewer cost less)
+    # "loss+naswot": minus the loss plus NASWOT's activation-kernel log det, weighted to the same spread
+    # over `reference_archs` sampled architectures (the two are uncorrelated; together they rank
+    # best in bench/smash_correlation.py); "loss": minus the loss alone; "accuracy"
+    score_by: str = "loss+naswot"
+    naswot_images: int = 32  # the first images of the scoring batch, which the activation kernel compares
+    reference_archs: int = 32
     checkpoint_every: int = 250
     seed: int = 0
 
@@ -56,6 +61,8 @@ class SmashConfig:
             raise ValueError("SMASH archs_per_step must be between 1 and half the batch size")
         if self.steps < 1 or self.batch_size < 2 or self.calibration_batches < 0 or self.score_images < 2:
             raise ValueError("SMASH steps, batch size (>= 2), calibration batches and score images must be positive")
+        if self.naswot_images < 2 or self.reference_archs < 2:
+            raise ValueError("SMASH naswot_images and reference_archs must be at least 2")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"SMASH optimizer {self.optimizer!r} is unknown; use adam or sgd")
         for name, value, allowed in (("sampler", self.sampler, SAMPLERS), ("parametrisation", self.parametrisation,
@@ -78,6 +85,7 @@ class Smash(nn.Module):
         self.net = SmashNet(space.config, num_classes, in_channels, config.kxk_per_slot)
         self.hyper = HyperNet(self.net.bounds, space.config, config.hidden, config.parametrisation, config.noise)
         self.choice_counts: dict[str, list[int]] = {}  # the "even" sampler's memory
+        self._naswot_weights: dict[SmashConfig, float] = {}  # per scoring setting, for these weights
 
     def forward(self, x: torch.Tensor, arch: Architecture, noise: torch.Tensor | None = None) -> torch.Tensor:
         geno = self.space.parse(arch)
@@ -87,6 +95,7 @@ class Smash(nn.Module):
     def fit(self, data: Dataset, checkpoint: Path | None = None, quiet: bool = False) -> dict[str, Any]:
         """Train for `config.steps` minibatches (resuming from `checkpoint` when it exists)."""
         cfg = self.config
+        self._naswot_weights.clear()
         if cfg.optimizer == "sgd":
             opt: torch.optim.Optimizer = torch.optim.SGD(self.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
                                                          weight_decay=cfg.weight_decay)
@@ -168,9 +177,20 @@ class Smash(nn.Module):
     # --- scoring -----------------------------------------------------------------------------
     @torch.no_grad()
     def score(self, arch: Architecture, data: Dataset) -> float:
-        """Validation accuracy (or minus the loss) with generated weights, BatchNorm recalibrated on
-        fixed training batches (or normalised by the scoring batch itself); deterministic for a
-        given supernet."""
+        """The architecture's score with generated weights, higher is better (`config.score_by`);
+        deterministic for a given supernet."""
+        m = self.measure(arch, data)
+        if self.config.score_by == "accuracy":
+            return m["accuracy"]
+        if self.config.score_by == "loss":
+            return -m["loss"]
+        return -m["loss"] + self._naswot_weight(data) * m["naswot"]
+
+    @torch.no_grad()
+    def measure(self, arch: Architecture, data: Dataset) -> dict[str, float]:
+        """Validation loss and accuracy with generated weights, BatchNorm recalibrated on fixed
+        training batches (or normalised by the scoring batch itself), and NASWOT's log det of the
+        activation kernel, all from the same pass."""
         cfg = self.config
         geno = self.space.parse(arch)
         noises: list[torch.Tensor | None] = [None]  # "fixed": zeros, the noise's mean
@@ -178,17 +198,31 @@ class Smash(nn.Module):
             gen = torch.Generator().manual_seed(cfg.seed)
             draws = 4 if cfg.noise_at_scoring == "average" else 1
             noises = [torch.randn(cfg.noise, generator=gen) for _ in range(draws)]
+        kernel = ActivationKernel(cfg.naswot_images)
         probs = None
         for z in noises:
-            p, y = self._predict(geno, self.hyper(geno, z), data)
+            p, y = self._predict(geno, self.hyper(geno, z), data, kernel)
             probs = p if probs is None else probs + p
         probs = probs / len(noises)
-        if cfg.score_by == "loss":
-            return -float(F.nll_loss(probs.clamp_min(1e-12).log(), y))
-        return float((probs.argmax(1) == y).float().mean())
+        return {"loss": float(F.nll_loss(probs.clamp_min(1e-12).log(), y)),
+                "accuracy": float((probs.argmax(1) == y).float().mean()), "naswot": kernel.logdet()}
 
-    def _predict(self, geno, weights, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-        """Class probabilities on the first `score_images` validation images, and their labels."""
+    def _naswot_weight(self, data: Dataset) -> float:
+        """NASWOT's weight in "loss+naswot": the spread of the loss over its spread, both over
+        `reference_archs` architectures sampled with the run's seed (so each term counts as much as
+        the other, as z-scores would). Computed once per scoring setting."""
+        cfg = self.config
+        if cfg not in self._naswot_weights:
+            rng = np.random.default_rng([cfg.seed, 1])  # the same reference architectures on every call
+            ms = [self.measure(self.space.sample(rng), data) for _ in range(cfg.reference_archs)]
+            loss_sd, naswot_sd = np.std([m["loss"] for m in ms]), np.std([m["naswot"] for m in ms])
+            self._naswot_weights[cfg] = float(loss_sd / naswot_sd) if naswot_sd > 0 else 0.0
+        return self._naswot_weights[cfg]
+
+    def _predict(self, geno, weights, data: Dataset,
+                 kernel: ActivationKernel | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class probabilities on the first `score_images` validation images, and their labels;
+        `kernel` records the ReLUs of that pass."""
         cfg = self.config
         bns = [m for m in self.net.modules() if isinstance(m, SlicedBN)]
         self.eval()
@@ -207,6 +241,10 @@ class Smash(nn.Module):
         else:
             self.net.train()  # BatchNorm normalises with the statistics of the scoring batch itself
         x, y = next(iter(data.batches("val", cfg.score_images)))  # one batch: the first score_images images
-        probs = F.softmax(self.net(x, geno, weights), 1)
+        self.net.kernel = kernel
+        try:
+            probs = F.softmax(self.net(x, geno, weights), 1)
+        finally:
+            self.net.kernel = None
         self.eval()
         return probs, y

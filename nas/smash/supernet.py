@@ -231,9 +231,15 @@ class SmashNet(nn.Module):
         last = max(b.widths[-1], b.bank0[-1])
         self.classifier = nn.Parameter(torch.randn(slots, num_classes, last) * 0.01)
         self.classifier_bias = nn.Parameter(torch.zeros(num_classes))
+        self.kernel: ActivationKernel | None = None  # set while scoring: records every ReLU's on/off pattern
+
+    def _relu(self, x: Tensor) -> Tensor:
+        if self.kernel is not None:
+            self.kernel.add(x)
+        return F.relu(x)
 
     def forward(self, x: Tensor, geno: DenseGenotype, generated: list[list[Tensor]]) -> Tensor:
-        x = F.relu(self.stem_bn(F.conv2d(x, self.stem, padding=1)))
+        x = self._relu(self.stem_bn(F.conv2d(x, self.stem, padding=1)))
         banks = [x]  # the previous stage's output banks
         slots = [0]
         for s, stage in enumerate(geno.stages):
@@ -246,32 +252,51 @@ class SmashNet(nn.Module):
                 feats.append(self._node(s, i, nd, feats, generated[s][i - 1]))
             slots = list(stage.output.inputs)
             banks = [feats[j] for j in slots]
-        pooled = [F.relu(self.bank_bn[-1][j](f)).mean((2, 3)) for j, f in zip(slots, banks)]
+        pooled = [self._relu(self.bank_bn[-1][j](f)).mean((2, 3)) for j, f in zip(slots, banks)]
         logits = sum(p @ self.classifier[j, :, :p.shape[1]].t() for j, p in zip(slots, pooled))
         return logits + self.classifier_bias
 
     def _transition(self, s: int, banks: list[Tensor], slots: list[int], compression: float) -> Tensor:
         cout = max(1, int(sum(f.shape[1] for f in banks) * compression))
         w = torch.cat([self.trans[s][j, :cout, :f.shape[1]] for j, f in zip(slots, banks)], 1)
-        x = torch.cat([F.relu(self.bank_bn[s][j](f)) for j, f in zip(slots, banks)], 1)
+        x = torch.cat([self._relu(self.bank_bn[s][j](f)) for j, f in zip(slots, banks)], 1)
         return F.avg_pool2d(F.conv2d(x, w), 2)
 
     def _node(self, s: int, i: int, nd, feats: list[Tensor], w1: Tensor) -> Tensor:
         op = nd.op
         reads = [feats[j] for j in nd.inputs.inputs]
         if op.order == "pre":
-            reads = [F.relu(self.in_bn[s][i][j](f)) for j, f in zip(nd.inputs.inputs, reads)]
+            reads = [self._relu(self.in_bn[s][i][j](f)) for j, f in zip(nd.inputs.inputs, reads)]
         x = F.conv2d(torch.cat(reads, 1), w1[:, :, None, None])
         if nd.inputs.merge == "mean":
             x = x / len(reads)
-        x = F.relu(self.mid_bn[s][i](x))
+        x = self._relu(self.mid_bn[s][i](x))
         k, g = op.kernel, op.groups
         crop = (self.bounds.kernel - k) // 2
         w = self.convs[s][i if self.kxk_per_slot else 0, :op.width, :x.shape[1] // g, crop:crop + k, crop:crop + k]
         x = F.conv2d(x, w, padding=op.dilation * (k - 1) // 2, dilation=op.dilation, groups=g)
         if op.order == "post":
-            x = F.relu(self.out_bn[s][i](x))
+            x = self._relu(self.out_bn[s][i](x))
         return x
+
+
+class ActivationKernel:
+    """NASWOT's kernel (Mellor et al. 2021, "Neural Architecture Search without Training") over the
+    first `images` images of a batch: K[i, j] = the number of ReLUs on which images i and j agree
+    (both on or both off). A network that separates the images well has a large log det K."""
+
+    def __init__(self, images: int):
+        self.images = images
+        self.k: Tensor | None = None
+
+    def add(self, pre_activation: Tensor) -> None:
+        s = (pre_activation.detach()[:self.images].flatten(1) > 0).float() * 2 - 1  # +-1 codes
+        k = (s @ s.t() + s.shape[1]) / 2  # agreements = (units + s.s) / 2
+        self.k = k if self.k is None else self.k + k
+
+    def logdet(self) -> float:
+        k = self.k.double()
+        return float(torch.logdet(k + torch.eye(len(k), dtype=k.dtype)))  # + I: finite for repeated images
 
 
 def _kaiming(cout: int, cin: int, k: int) -> Tensor:

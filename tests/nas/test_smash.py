@@ -9,7 +9,7 @@ import torch
 
 from nas.data import load_dataset
 from nas.smash import Smash, SmashConfig, SmashSearchConfig, run_smash
-from nas.smash.supernet import PARAMETRISATIONS, SmashNet, smash_config
+from nas.smash.supernet import PARAMETRISATIONS, ActivationKernel, SmashNet, smash_config
 from nas.training import TrainConfig
 from search_spaces.dense import DenseSpace, DenseSpaceConfig
 from search_spaces.dense.genotype import stage_widths
@@ -113,7 +113,8 @@ def test_training_loss_falls() -> None:
 
 
 @pytest.mark.parametrize("scoring", [
-    {}, {"score_by": "accuracy", "calibration_batches": 4}, {"calibration_batches": 0, "score_images": 50},
+    {}, {"score_by": "loss"}, {"score_by": "accuracy", "calibration_batches": 4},
+    {"calibration_batches": 0, "score_images": 50, "score_by": "loss"},
     {"noise": 2, "noise_at_scoring": "resample", "score_by": "accuracy"}, {"noise": 2, "noise_at_scoring": "average"},
     {"sampler": "even", "parametrisation": "weightnorm"}, {"sampler": "attentive", "parametrisation": "shared"},
     {"archs_per_step": 4}, {"kxk_per_slot": False}])
@@ -125,10 +126,37 @@ def test_scoring_is_deterministic(scoring: dict) -> None:
     b.fit(data, quiet=True)
     arch = space.sample(np.random.default_rng(3))
     assert a.score(arch, data) == a.score(arch, data) == b.score(arch, data)
-    if scoring.get("score_by") == "accuracy":
-        assert 0.0 <= a.score(arch, data) <= 1.0
-    else:
-        assert a.score(arch, data) < 0  # minus the validation loss
+    m = a.measure(arch, data)
+    expected = {"accuracy": m["accuracy"], "loss": -m["loss"]}.get(scoring.get("score_by", "loss+naswot"))
+    if expected is None:  # the default: minus the loss plus NASWOT, weighted by the reference spreads
+        expected = -m["loss"] + a._naswot_weight(data) * m["naswot"]
+    assert a.score(arch, data) == pytest.approx(expected) and np.isfinite(expected)
+    assert 0.0 <= m["accuracy"] <= 1.0 and m["loss"] > 0
+
+
+def test_activation_kernel_counts_agreeing_relus() -> None:
+    x = torch.randn(5, 3, 4, 4)
+    y = torch.randn(5, 7)
+    kernel = ActivationKernel(images=4)
+    kernel.add(x)
+    kernel.add(y)
+    codes = torch.cat([x[:4].flatten(1), y[:4]], 1) > 0
+    agree = (codes[:, None, :] == codes[None, :, :]).sum(-1).float()
+    assert torch.equal(kernel.k, agree)
+    same = ActivationKernel(images=4)
+    same.add(torch.ones(4, 10))  # identical images: a singular kernel, still a finite log det
+    assert np.isfinite(same.logdet())
+
+
+def test_naswot_weight_gives_both_terms_the_same_spread() -> None:
+    data = synthetic()
+    smash, space = tiny_smash(steps=10, reference_archs=8)
+    smash.fit(data, quiet=True)
+    weight = smash._naswot_weight(data)
+    rng = np.random.default_rng([smash.config.seed, 1])  # the reference architectures
+    ms = [smash.measure(space.sample(rng), data) for _ in range(8)]
+    assert weight > 0
+    assert np.std([weight * m["naswot"] for m in ms]) == pytest.approx(np.std([m["loss"] for m in ms]))
 
 
 def test_batch_statistics_scoring_uses_exactly_score_images() -> None:
@@ -144,7 +172,8 @@ def test_bad_smash_settings_raise_clear_errors() -> None:
     for bad, needle in [({"parametrisation": "mpi"}, "parametrisation"), ({"sampler": "evenly"}, "sampler"),
                         ({"noise": -1}, "noise"), ({"score_by": "f1"}, "score_by"),
                         ({"noise_at_scoring": "mean"}, "noise_at_scoring"), ({"archs_per_step": 0}, "archs_per_step"),
-                        ({"lr": 0.0}, "lr"), ({"hidden": 0}, "hidden"), ({"weight_decay": -1.0}, "weight decay")]:
+                        ({"lr": 0.0}, "lr"), ({"hidden": 0}, "hidden"), ({"weight_decay": -1.0}, "weight decay"),
+                        ({"naswot_images": 1}, "naswot_images"), ({"reference_archs": 0}, "reference_archs")]:
         with pytest.raises(ValueError, match=needle):
             SmashConfig(**bad)
 
