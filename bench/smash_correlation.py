@@ -5,8 +5,9 @@ scores every ground-truth architecture under several scoring rules (all on the s
 and reports Kendall tau and Spearman (bootstrap 95% intervals) and top-5 recall against the
 architectures' trained TEST accuracy (3,000 images; the 500-image validation split is too noisy
 a reference: seed-vs-seed Kendall 0.42 there, 0.68 on test) and, for reference, against
-validation accuracy. Next to them: params-only, MACs-only and an untrained HyperNet; the noise
-ceiling (seed 0 vs seed 1 of the reseeded architectures); and, for the first variant, the cost
+validation accuracy. Next to them: params-only, MACs-only, NASWOT on the built network at its
+initialisation (the published zero-cost proxy) and an untrained HyperNet; the noise ceiling
+(seed 0 vs seed 1 of the reseeded architectures); and, for the first variant, the cost
 ratio (supernet training + scoring 500 architectures with the default scoring rule) / (training
 one candidate from scratch on the same protocol, measured in this run).
 
@@ -34,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 from bench.ground_truth import DEFAULT_DATA, OUT, load_table, train_one  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
 from nas.smash import Smash, SmashConfig  # noqa: E402
-from nas.smash.supernet import smash_config  # noqa: E402
+from nas.smash.supernet import ActivationKernel, smash_config  # noqa: E402
 from predictors.metrics import bootstrap_ci, kendall_tau, spearman, top_k_recall  # noqa: E402
-from search_spaces import Architecture  # noqa: E402
+from search_spaces import Architecture, default_space  # noqa: E402
 from search_spaces.dense import DenseSpace, DenseSpaceConfig  # noqa: E402
 
 # supernet variants: SmashConfig changes against the defaults (each one a training run)
@@ -111,7 +112,9 @@ def main() -> None:
               "baselines": {"params": against(np.array([r["params"] for r in first], float), test, val, rng),
                             "macs": against(np.array([r["flops"] for r in first], float), test, val, rng),
                             "untrained_hypernet": against(np.array([untrained.score(a, data) for a in archs]),
-                                                          test, val, rng)},
+                                                          test, val, rng),
+                            "naswot_at_init": against(np.array([naswot_at_init(a, data) for a in archs]), test, val,
+                                                      rng)},
               "noise_ceiling": ceiling(rows, first), "variants": {}}
     runs = [(name, steps, seed) for name in args.variant or ["default"] for steps in args.steps or [None]
             for seed in args.seed or [0]]
@@ -143,6 +146,22 @@ def main() -> None:
         args.out.write_text(json.dumps(report, indent=1, default=list))
     print_table(report)
     print(f"wrote {args.out}")
+
+
+def naswot_at_init(arch: Architecture, data, images: int = 128) -> float:
+    """NASWOT as published (Mellor et al. 2021): the activation-kernel log det of the built network at
+    its initialisation, on one batch of training images."""
+    with torch.random.fork_rng():  # leaves the global seed, and so the supernets' initialisation, alone
+        torch.manual_seed(0)
+        model = default_space("dense").build(arch, data.num_classes, data.in_channels, data.input_size).train()
+    kernel = ActivationKernel(images)
+    hooks = [m.register_forward_hook(lambda _m, _i, out: kernel.add(out)) for m in model.modules()
+             if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        model(next(iter(data.batches("train", images)))[0])
+    for h in hooks:
+        h.remove()
+    return kernel.logdet()
 
 
 def ensembles(variants: dict, test: np.ndarray, val: np.ndarray, rng: np.random.Generator) -> dict:
