@@ -179,12 +179,17 @@ class Smash(nn.Module):
     def score(self, arch: Architecture, data: Dataset) -> float:
         """The architecture's score with generated weights, higher is better (`config.score_by`);
         deterministic for a given supernet."""
+        return self.scored(arch, data)["score"]
+
+    @torch.no_grad()
+    def scored(self, arch: Architecture, data: Dataset) -> dict[str, float]:
+        """The score and the measurements it is made of (see `measure`)."""
         m = self.measure(arch, data)
         if self.config.score_by == "accuracy":
-            return m["accuracy"]
+            return {"score": m["accuracy"], **m}
         if self.config.score_by == "loss":
-            return -m["loss"]
-        return -m["loss"] + self._naswot_weight(data) * m["naswot"]
+            return {"score": -m["loss"], **m}
+        return {"score": -m["loss"] + self._naswot_weight(data) * m["naswot"], **m}
 
     @torch.no_grad()
     def measure(self, arch: Architecture, data: Dataset) -> dict[str, float]:

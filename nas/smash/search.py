@@ -84,7 +84,7 @@ class ScoreLog:
         with self.path.open("a") as f:
             for arch in tqdm(todo, desc=f"scoring ({phase})", file=sys.stderr, disable=quiet or not todo,
                              dynamic_ncols=True):
-                row = {"key": arch.key(), "phase": phase, "score": smash.score(arch, data), "arch": arch.to_dict()}
+                row = {"key": arch.key(), "phase": phase, **smash.scored(arch, data), "arch": arch.to_dict()}
                 self.rows[row["key"]] = row
                 f.write(json.dumps(row, sort_keys=True) + "\n")
                 f.flush()

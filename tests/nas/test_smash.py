@@ -210,6 +210,7 @@ def test_search_writes_the_run_directory_and_resumes(tmp_path: Path) -> None:
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "scores.jsonl").read_text().splitlines()]
     assert len(rows) == summary["n_trials"] >= 6 and len({r["key"] for r in rows}) == len(rows)
+    assert all({"score", "loss", "accuracy", "naswot"} <= set(r) for r in rows)
     best = summary["best"]
     assert 0 <= best["test_accuracy"] <= 1 and best["score"] is not None
     assert json.loads((run / "arch.json").read_text()) == best["arch"]
