@@ -182,7 +182,7 @@ class Smash(nn.Module):
         return self.scored(arch, data)["score"]
 
     @torch.no_grad()
-    def scored(self, arch: Architecture, data: Dataset) -> dict[str, float]:
+    def scored(self, arch: Architecture, data: Dataset) -> dict[str, float | None]:
         """The score and the measurements it is made of (see `measure`)."""
         m = self.measure(arch, data)
         if self.config.score_by == "accuracy":
@@ -192,10 +192,10 @@ class Smash(nn.Module):
         return {"score": -m["loss"] + self._naswot_weight(data) * m["naswot"], **m}
 
     @torch.no_grad()
-    def measure(self, arch: Architecture, data: Dataset) -> dict[str, float]:
+    def measure(self, arch: Architecture, data: Dataset) -> dict[str, float | None]:
         """Validation loss and accuracy with generated weights, BatchNorm recalibrated on fixed
         training batches (or normalised by the scoring batch itself), and NASWOT's log det of the
-        activation kernel, all from the same pass."""
+        activation kernel (None unless `score_by` uses it), all from the same pass."""
         cfg = self.config
         geno = self.space.parse(arch)
         noises: list[torch.Tensor | None] = [None]  # "fixed": zeros, the noise's mean
@@ -203,14 +203,15 @@ class Smash(nn.Module):
             gen = torch.Generator().manual_seed(cfg.seed)
             draws = 4 if cfg.noise_at_scoring == "average" else 1
             noises = [torch.randn(cfg.noise, generator=gen) for _ in range(draws)]
-        kernel = ActivationKernel(cfg.naswot_images)
+        kernel = ActivationKernel(cfg.naswot_images) if cfg.score_by == "loss+naswot" else None  # only when used
         probs = None
         for z in noises:
             p, y = self._predict(geno, self.hyper(geno, z), data, kernel)
             probs = p if probs is None else probs + p
         probs = probs / len(noises)
         return {"loss": float(F.nll_loss(probs.clamp_min(1e-12).log(), y)),
-                "accuracy": float((probs.argmax(1) == y).float().mean()), "naswot": kernel.logdet()}
+                "accuracy": float((probs.argmax(1) == y).float().mean()),
+                "naswot": kernel.logdet() if kernel is not None else None}
 
     def _naswot_weight(self, data: Dataset) -> float:
         """NASWOT's weight in "loss+naswot": the spread of the loss over its spread, both over
