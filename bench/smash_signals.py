@@ -85,7 +85,6 @@ def one_step_losses(smash: Smash, geno, train_batch, val_batch) -> tuple[float, 
 
 def signals(seed: int, space: DenseSpace, data, archs: list[Architecture]) -> dict[str, list[float]]:
     cfg = replace(SmashConfig(), seed=seed, checkpoint_every=125)
-    torch.manual_seed(seed)
     smash = SnapshotSmash(space, data.num_classes, data.in_channels, cfg)
     smash.snapshots = {}
     scratch = ROOT / "bench" / "out" / f"smash_signals_seed{seed}.pt"
@@ -191,8 +190,7 @@ def main() -> None:
     space = DenseSpace(smash_config(DenseSpaceConfig()))
     archs = [Architecture.from_dict(r["arch"]) for r in first]
     t0 = time.perf_counter()
-    torch.manual_seed(100)
-    untrained = Smash(space, data.num_classes, data.in_channels, SmashConfig())
+    untrained = Smash(space, data.num_classes, data.in_channels, SmashConfig(seed=100))
     naswot_untrained = [untrained.measure(a, data)["naswot"] for a in archs]
     per_seed = {seed: {**signals(seed, space, data, archs), "naswot, untrained supernet": naswot_untrained}
                 for seed in args.seed or [0]}

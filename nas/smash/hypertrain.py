@@ -82,8 +82,10 @@ class Smash(nn.Module):
     def __init__(self, space: DenseSpace, num_classes: int, in_channels: int, config: SmashConfig):
         super().__init__()
         self.space, self.config = space, config
-        self.net = SmashNet(space.config, num_classes, in_channels, config.kxk_per_slot)
-        self.hyper = HyperNet(self.net.bounds, space.config, config.hidden, config.parametrisation, config.noise)
+        with torch.random.fork_rng():  # initial weights from config.seed alone; the caller's RNG is left alone
+            torch.manual_seed(config.seed)
+            self.net = SmashNet(space.config, num_classes, in_channels, config.kxk_per_slot)
+            self.hyper = HyperNet(self.net.bounds, space.config, config.hidden, config.parametrisation, config.noise)
         self.choice_counts: dict[str, list[int]] = {}  # the "even" sampler's memory
         self._naswot_weights: dict[SmashConfig, float] = {}  # per scoring setting, for these weights
 

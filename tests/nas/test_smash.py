@@ -219,6 +219,34 @@ def test_search_writes_the_run_directory_and_resumes(tmp_path: Path) -> None:
     assert again["best"]["arch"] == best["arch"] and again["n_trials"] == summary["n_trials"]
 
 
+def test_initial_weights_come_from_the_seed_alone() -> None:
+    """A fresh process has an unseeded global RNG: the supernet must not depend on it, nor change it."""
+    space = DenseSpace(smash_config(TINY))
+    torch.manual_seed(1)
+    a = Smash(space, 4, 3, SmashConfig())
+    torch.manual_seed(2)
+    before = torch.random.get_rng_state()
+    b = Smash(space, 4, 3, SmashConfig())
+    assert torch.equal(torch.random.get_rng_state(), before)
+    other = Smash(space, 4, 3, SmashConfig(seed=1))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), other.state_dict().values()))
+
+
+def test_same_seed_same_search(tmp_path: Path) -> None:
+    data = synthetic()
+    cfg = SmashSearchConfig(trials=5, local_rounds=1, local_top=1, local_mutations=2, retrain_top=1,
+                            retrain=TrainConfig(epochs=1, batch_size=64), space=TINY,
+                            smash=SmashConfig(steps=8, batch_size=32))
+    runs = []
+    for k in (1, 2):
+        torch.manual_seed(k)  # whatever the global RNG holds
+        runs.append(run_smash(data, cfg, tmp_path / f"run{k}", quiet=True))
+        runs[-1]["scores"] = (tmp_path / f"run{k}" / "scores.jsonl").read_text()
+    assert runs[0]["scores"] == runs[1]["scores"] and runs[0]["best"]["arch"] == runs[1]["best"]["arch"]
+    assert runs[0]["best"]["val_accuracy"] == runs[1]["best"]["val_accuracy"]
+
+
 def test_nas_search_defaults_to_smash_and_resumes(tmp_path: Path, capsys) -> None:
     from nas.cli import main
 
