@@ -106,7 +106,6 @@ def main() -> None:
     val = np.array([r["val_accuracy"] for r in first])
     rng = np.random.default_rng(0)
 
-    torch.manual_seed(0)
     untrained = Smash(space, data.num_classes, data.in_channels, SmashConfig(steps=1))
     report = {"n_archs": len(first), "protocol": proto, "threads": args.threads, "scorings": SCORINGS,
               "baselines": {"params": against(np.array([r["params"] for r in first], float), test, val, rng),
@@ -151,7 +150,7 @@ def main() -> None:
 def naswot_at_init(arch: Architecture, data, images: int = 128) -> float:
     """NASWOT as published (Mellor et al. 2021): the activation-kernel log det of the built network at
     its initialisation, on one batch of training images."""
-    with torch.random.fork_rng():  # leaves the global seed, and so the supernets' initialisation, alone
+    with torch.random.fork_rng():  # seeds the built network without touching the caller's RNG
         torch.manual_seed(0)
         model = default_space("dense").build(arch, data.num_classes, data.in_channels, data.input_size).train()
     kernel = ActivationKernel(images)
@@ -164,6 +163,11 @@ def naswot_at_init(arch: Architecture, data, images: int = 128) -> float:
     return kernel.logdet()
 
 
+def zscore(values) -> np.ndarray:  # noqa: ANN001
+    v = np.asarray(values, dtype=float)
+    return (v - v.mean()) / (v.std() + 1e-12)
+
+
 def ensembles(variants: dict, test: np.ndarray, val: np.ndarray, rng: np.random.Generator) -> dict:
     """Supernets of one variant and step count trained with different seeds, as an ensemble: the mean
     of their z-scored default-rule scores per architecture."""
@@ -172,7 +176,7 @@ def ensembles(variants: dict, test: np.ndarray, val: np.ndarray, rng: np.random.
         scores = v["scorings"].get("rule", {}).get("scores")
         if scores is not None:
             s = np.array(scores)
-            groups.setdefault(name.rsplit(", seed", 1)[0], []).append((s - s.mean()) / (s.std() + 1e-12))
+            groups.setdefault(name.rsplit(", seed", 1)[0], []).append(zscore(s))
     return {f"{k}, ensemble of {len(z)} seeds": against(sum(z), test, val, rng)
             for k, z in groups.items() if len(z) > 1}
 

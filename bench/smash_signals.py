@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ground_truth import DEFAULT_DATA, OUT, load_table  # noqa: E402
+from bench.smash_correlation import zscore as z  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
 from nas.smash import Smash, SmashConfig  # noqa: E402
 from nas.smash.supernet import smash_config  # noqa: E402
@@ -127,11 +128,6 @@ def signals(seed: int, space: DenseSpace, data, archs: list[Architecture]) -> di
                 add(f"-loss @{step}", -m["loss"])
                 add(f"naswot @{step}", m["naswot"])
     return out
-
-
-def z(values: list[float]) -> np.ndarray:
-    v = np.asarray(values, dtype=float)
-    return (v - v.mean()) / (v.std() + 1e-12)
 
 
 def analyse(per_seed: dict[str, dict[str, list[float]]], test: np.ndarray) -> dict:

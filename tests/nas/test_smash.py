@@ -19,7 +19,6 @@ TINY = DenseSpaceConfig(widths=(8, 16), stem=8, max_nodes=3)
 
 def tiny_smash(steps: int = 30, **kw) -> tuple[Smash, DenseSpace]:
     space = DenseSpace(smash_config(TINY))
-    torch.manual_seed(0)
     return Smash(space, 4, 3, SmashConfig(steps=steps, batch_size=32, checkpoint_every=10, **kw)), space
 
 
