@@ -1,23 +1,33 @@
 """Ground truth for ranking benchmarks: architectures sampled uniformly from the SMASH sub-space
 of the dense space, each trained from scratch with the shared trainer on a small real task.
 
-Protocol (default): CIFAR-10 subset (../shared/data/cifar10_subset.npz) at 16x16, 5,000 class-
+Protocol (default): a CIFAR-10 subset (../shared/data/cifar10_subset.npz) at 16x16, 5,000 class-
 balanced training images (4,500 train / 500 validation, stratified), the 3,000 test images,
 10 epochs of SGD (Nesterov, lr 0.1, cosine, weight decay 5e-4, batch 128, pad-crop + flip),
-one CPU thread per process. Archs 0..N-1 come from one seeded sampler; the first `--reseed`
-of them are trained a second time with another seed (the noise ceiling of any ranking).
-Rows are appended to a JSON-lines file as they finish, so the run resumes where it stopped.
+one CPU thread per process. `--data ../shared/data/imagenette_32.npz` runs the same protocol on
+Imagenette (its own table, ground_truth_imagenette.jsonl). Archs 0..N-1 come from one seeded
+sampler (the same sequence for every dataset); the first `--reseed` of them are trained a second
+time with another seed (the noise ceiling of any ranking).
 
-    python bench/ground_truth.py [--archs 60] [--reseed 20] [--workers 2]
+Rows are appended one architecture at a time under an exclusive file lock, so a killed run
+resumes where it stopped and several processes can share one table: `--shard K/N` takes every
+N-th job (disjoint ranges, e.g. one process per core or per machine), and a row already in the
+table is never trained or written again.
+
+    python bench/ground_truth.py [--archs 200] [--reseed 40] [--shard 0/1]
+    python bench/ground_truth.py --data ../shared/data/imagenette_32.npz --archs 100 --reseed 20
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
-import multiprocessing as mp
+import platform
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10_subset.npz"
+DATA_DIR = ROOT.parent / "shared" / "data"
+DEFAULT_DATA = DATA_DIR / "cifar10_subset.npz"
 OUT = ROOT / "bench" / "results" / "ground_truth.jsonl"
+TABLES = {"cifar10_subset.npz": OUT, "imagenette_32.npz": ROOT / "bench" / "results" / "ground_truth_imagenette.jsonl"}
 
 
 def sampled_archs(n: int, seed: int = 2026) -> list:
@@ -38,16 +50,35 @@ def sampled_archs(n: int, seed: int = 2026) -> list:
     return [space.sample(rng) for _ in range(n)]
 
 
-def load_table(path: Path, data_path: Path = DEFAULT_DATA) -> tuple[list[dict], list[dict], dict]:
+def read_rows(path: Path) -> list[dict]:
+    """Every complete row of a table (a line cut short by a kill mid-write is skipped)."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def load_table(path: Path, data_path: Path | None = None) -> tuple[list[dict], list[dict], dict]:
     """Every row of a ground-truth table, its seed-0 rows in architecture order, and their protocol
     with the dataset path made local; exits when the table holds fewer than 10 architectures."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_rows(path)
     first = sorted((r for r in rows if r["seed"] == 0), key=lambda r: r["index"])
     if len(first) < 10:
         sys.exit(f"only {len(first)} ground-truth rows in {path}; run bench/ground_truth.py")
     proto = dict(first[0]["protocol"])
-    proto["dataset"] = proto["dataset"].replace("cifar10_subset.npz", str(data_path.resolve()))
+    name = _data_name(proto["dataset"])
+    local = data_path if data_path is not None else DATA_DIR / name
+    proto["dataset"] = proto["dataset"].replace(name, str(Path(local).resolve()))
     return rows, first, proto
+
+
+def _data_name(spec: str) -> str:
+    return spec.split(":", 1)[1].split("?", 1)[0]
 
 
 def protocol(data_path: Path, epochs: int) -> dict:
@@ -71,48 +102,114 @@ def train_one(job: tuple[int, int, dict, dict]) -> dict:
     model = space.build(arch, data.num_classes, data.in_channels, data.input_size)
     cfg = TrainConfig(epochs=proto["epochs"], batch_size=proto["batch_size"], lr=proto["lr"],
                       weight_decay=proto["weight_decay"], seed=seed, quiet=True)
+    cpu0 = time.process_time()
     result = train(model, data, cfg, test=True)
     shape = space.shape(arch, data.num_classes, data.in_channels, data.input_size)
     return {"index": index, "seed": seed, "key": arch.key(), "arch": arch_dict, "val_accuracy": result.val_accuracy,
             "test_accuracy": result.test_accuracy, "params": shape.params, "flops": shape.macs,
-            "train_seconds": round(result.train_seconds, 2), "protocol": proto}
+            "val_curve": [s.val_accuracy for s in result.history],
+            "train_seconds": round(result.train_seconds, 2), "cpu_seconds": round(time.process_time() - cpu0, 2),
+            "threads": torch.get_num_threads(), "machine": machine(), "protocol": proto}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}; torch {__import__('torch').__version__}"
+
+
+def jobs(n_archs: int, n_reseed: int) -> list[tuple[int, int]]:
+    """(index, seed) in the order they are trained: seed 0 of every architecture, with one second-seed
+    run after every few new ones, so a table cut short still has both kinds."""
+    first = [(i, 0) for i in range(n_archs)]
+    second = [(i, 1) for i in range(min(n_reseed, n_archs))]
+    every = max(1, len(first) // max(1, len(second)))
+    out: list[tuple[int, int]] = []
+    for k, job in enumerate(first):
+        out.append(job)
+        if second and k % every == every - 1:
+            out.append(second.pop(0))
+    return out + second
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside the table: appends and the done-check never interleave."""
+    with open(path.with_suffix(path.suffix + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def append_row(path: Path, row: dict) -> bool:
+    """Append a row unless the table already holds (index, seed); True when written."""
+    with locked(path):
+        if any((r["index"], r["seed"]) == (row["index"], row["seed"]) for r in read_rows(path)):
+            return False
+        torn = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+        with path.open("a") as f:  # a line cut short by a kill stays on its own line, skipped on reading
+            f.write(("\n" if torn else "") + json.dumps(row, sort_keys=True) + "\n")
+            f.flush()
+    return True
+
+
+def run(data: Path, out: Path, n_archs: int, n_reseed: int, epochs: int, shard: tuple[int, int],
+        limit: int | None = None, train: object = None) -> int:
+    """Train this shard's missing rows one at a time; returns how many rows it wrote."""
+    train = train or train_one
+    proto = protocol(Path(data.name), epochs)  # portable rows: the file name, made local on reading
+    run_proto = protocol(data.resolve(), epochs)
+    archs = sampled_archs(n_archs)
+    k, n = shard
+    mine = [j for m, j in enumerate(jobs(n_archs, n_reseed)) if m % n == k]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written, t0 = 0, time.perf_counter()
+    for index, seed in mine:
+        with locked(out):
+            done = {(r["index"], r["seed"]) for r in read_rows(out)}
+        if (index, seed) in done:
+            continue
+        if limit is not None and written >= limit:
+            break
+        row = train((index, seed, archs[index].to_dict(), run_proto))
+        row["protocol"] = proto
+        if append_row(out, row):
+            written += 1
+            print(f"[{len(done) + 1}/{n_archs + min(n_reseed, n_archs)}] arch {index} seed {seed}: "
+                  f"val {row['val_accuracy']:.3f} test {row['test_accuracy']:.3f} params {row['params']:,} "
+                  f"({row['train_seconds']:.0f} s; {time.perf_counter() - t0:.0f} s total)", file=sys.stderr)
+    return written
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--archs", type=int, default=60)
-    ap.add_argument("--reseed", type=int, default=20)
+    ap.add_argument("--archs", type=int, default=200)
+    ap.add_argument("--reseed", type=int, default=40)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--shard", default="0/1", help="K/N: this process trains every N-th job from the K-th")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path, help="the table (default by dataset: " + ", ".join(
+        f"{k} -> {v.name}" for k, v in TABLES.items()) + ")")
     args = ap.parse_args()
     if not args.data.exists():
-        sys.exit(f"ground_truth: {args.data} not found; pass --data PATH to cifar10_subset.npz")
-    proto = protocol(args.data.resolve(), args.epochs)
-    proto["dataset"] = proto["dataset"].replace(str(args.data.resolve()), "cifar10_subset.npz")  # portable rows
-    done = set()
-    if args.out.exists():
-        for line in args.out.read_text().splitlines():
-            row = json.loads(line)
-            done.add((row["index"], row["seed"]))
-    archs = sampled_archs(args.archs)
-    jobs = [(i, 0, a.to_dict(), proto) for i, a in enumerate(archs)]
-    jobs += [(i, 1, archs[i].to_dict(), proto) for i in range(min(args.reseed, args.archs))]
-    todo = [j for j in jobs if (j[0], j[1]) not in done]
-    print(f"ground truth: {len(jobs) - len(todo)} of {len(jobs)} rows done; training {len(todo)} "
-          f"with {args.workers} workers", file=sys.stderr)
-    run_proto = {**proto, "dataset": f"npz:{args.data.resolve()}?subset=5000&resolution=16"}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    with mp.get_context("spawn").Pool(args.workers) as pool, args.out.open("a") as f:
-        for k, row in enumerate(pool.imap_unordered(train_one, [(i, s, a, run_proto) for i, s, a, _ in todo]), 1):
-            row["protocol"] = proto
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-            f.flush()
-            print(f"[{k}/{len(todo)}] arch {row['index']} seed {row['seed']}: val {row['val_accuracy']:.3f} "
-                  f"test {row['test_accuracy']:.3f} params {row['params']:,} ({row['train_seconds']:.0f} s; "
-                  f"{time.perf_counter() - t0:.0f} s total)", file=sys.stderr)
+        sys.exit(f"ground_truth: {args.data} not found; pass --data PATH to cifar10_subset.npz or imagenette_32.npz")
+    try:
+        k, n = (int(x) for x in args.shard.split("/"))
+        assert 0 <= k < n
+    except (ValueError, AssertionError):
+        sys.exit(f"ground_truth: --shard {args.shard!r}: use K/N with 0 <= K < N")
+    out = args.out or TABLES.get(args.data.name, ROOT / "bench" / "results" / f"ground_truth_{args.data.stem}.jsonl")
+    print(f"ground truth: {out.name}, {args.archs} archs + {args.reseed} second seeds, shard {k}/{n}",
+          file=sys.stderr)
+    run(args.data, out, args.archs, args.reseed, args.epochs, (k, n))
 
 
 if __name__ == "__main__":
