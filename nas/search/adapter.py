@@ -103,10 +103,24 @@ def mutate_params(params: Mapping[str, Any], distributions: Mapping[str, BaseDis
         others = [c for c in dist.choices if c != params[name]]
         new[name] = others[int(rng.integers(len(others)))]
     else:
-        low, high = dist.low, dist.high  # type: ignore[attr-defined]
-        value = rng.uniform(low, high)
-        new[name] = int(round(value)) if isinstance(dist, optuna.distributions.IntDistribution) else float(value)
+        for _ in range(10):  # a fine grid almost never repeats the value; a coarse one may
+            new[name] = _uniform(dist, rng)
+            if new[name] != params[name]:
+                break
     return new
+
+
+def _uniform(dist: BaseDistribution, rng: np.random.Generator) -> int | float:
+    """A value drawn uniformly (log-uniformly for log scales) on the distribution's own grid."""
+    low, high, step = dist.low, dist.high, dist.step  # type: ignore[attr-defined]
+    if dist.log:  # type: ignore[attr-defined]
+        value = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    else:
+        value = float(rng.uniform(low, high))
+    if step is not None:
+        value = low + round((value - low) / step) * step
+    value = min(max(value, low), high)
+    return int(round(value)) if isinstance(dist, optuna.distributions.IntDistribution) else float(value)
 
 
 def _has_alternative(dist: BaseDistribution) -> bool:

@@ -9,6 +9,10 @@ the trial is random; after that, the population is the `population` most recent 
 of the parent, and the child's parameters become the values `suggest` receives. A child that
 repeats an earlier architecture is answered from the cache and still counts (and ages the
 population) like any trial. Single-objective only.
+
+It is an ordinary Optuna sampler too: in a study whose parameters are not a NAS space's (or with
+`space=None`), a child changes one of its parent's parameters within the study's own
+distributions; it passes Optuna's own sampler test suites (tests/nas/search/test_samplers_contract.py).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ class EvolutionSampler(BaseSampler):
     """Regularized evolution over any space with `suggest` and `mutate` (population 10,
     tournament 3 by default)."""
 
-    def __init__(self, space: Any, population: int = 10, tournament: int = 3, seed: int | None = None) -> None:
+    def __init__(self, space: Any = None, population: int = 10, tournament: int = 3, seed: int | None = None) -> None:
         if not 1 <= tournament <= population:
             raise ValueError(f"need 1 <= tournament <= population, got {tournament}, {population}")
         self.space, self.population, self.tournament = space, population, tournament
@@ -49,11 +53,11 @@ class EvolutionSampler(BaseSampler):
 
     def sample_relative(self, study: Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        _single_objective(study)
         return {}
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        if study._is_multi_objective():
-            raise ValueError("evolution is single-objective; use nsga2, tpe or gp for several objectives")
+        _single_objective(study)
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(done) < self.population:
             return
@@ -72,7 +76,15 @@ class EvolutionSampler(BaseSampler):
         return max((population[int(i)] for i in picks), key=fitness)
 
     def _child_params(self, parent: FrozenTrial) -> dict[str, Any]:
-        arch = arch_of_trial(self.space, parent)
+        try:
+            arch = arch_of_trial(self.space, parent) if self.space is not None else None
+        except (ValueError, KeyError, TypeError):  # not this space's parameters: a plain Optuna study
+            arch = None
+        if arch is None:
+            try:
+                return mutate_params(parent.params, parent.distributions, self._rng)
+            except ValueError:  # nothing to mutate: the child is random
+                return {}
         for _ in range(20):
             child = self.space.mutate(arch, self._rng)
             params = params_of(self.space, child, parent.params, parent.distributions)
@@ -83,6 +95,7 @@ class EvolutionSampler(BaseSampler):
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
+        _single_objective(study)
         target = self._targets.get(trial._trial_id)
         if target is not None and param_name in target:
             value = target[param_name]
@@ -97,3 +110,8 @@ class EvolutionSampler(BaseSampler):
                     values: Sequence[float] | None) -> None:
         self._targets.pop(trial._trial_id, None)
 
+
+
+def _single_objective(study: Study) -> None:
+    if len(study.directions) > 1:
+        raise ValueError("evolution is single-objective; use nsga2, tpe or gp for several objectives")
