@@ -126,3 +126,10 @@ def test_metrics_are_saved_after_every_epoch(capsys: pytest.CaptureFixture, tmp_
                  "--runs-dir", str(tmp_path / "runs"), "--name", "cut", "--quiet"]) == 130  # interrupted
     metrics = json.loads((tmp_path / "runs" / "cut" / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2] and metrics["result"] is None
+
+
+def test_train_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, nas_into_closed_pipe) -> None:
+    arch_file = tiny_arch(tmp_path)
+    for extra in ([], ["--json"]):
+        nas_into_closed_pipe("train", "--arch", str(arch_file), "--dataset", TINY, "--epochs", "1", "--batch-size",
+                             "16", "--runs-dir", str(tmp_path / "runs"), "--quiet", "--threads", "1", *extra)

@@ -123,9 +123,10 @@ def test_cifar100_fine_labels(tmp_path: Path) -> None:
 @pytest.mark.parametrize("npz", [False, True])
 def test_imagenet32_batches_one_based_labels(tmp_path: Path, npz: bool) -> None:
     root = write_imagenet(tmp_path, size=32, npz=npz)
-    d = load_dataset(f"imagenet32:{root}?val=0")
-    assert len(d.train) == 60 and len(d.test) == 30 and len(d.val) == 0
-    assert int(d.train.y.min()) == 0 and int(d.train.y.max()) == 4  # labels 1..5 -> 0..4
+    d = load_dataset(f"imagenet32:{root}?val=0.5")
+    assert len(d.train) + len(d.val) == 60 and len(d.test) == 30 and len(d.val) == 30
+    seen = torch.cat([d.train.y, d.val.y])
+    assert int(seen.min()) == 0 and int(seen.max()) == 4  # labels 1..5 -> 0..4
     assert d.num_classes == 1000
     few = load_dataset(f"imagenet32:{root}?classes=2")
     assert few.num_classes == 2 and set(few.test.y.tolist()) == {0, 1}

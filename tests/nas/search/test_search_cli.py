@@ -135,3 +135,8 @@ def test_dense_space_with_a_fake_train_free_evaluator(tmp_path: Path, capsys: py
     assert code == 0
     best = json.loads(out)["best"]
     default_space("dense").validate(__import__("search_spaces").Architecture.from_dict(best["arch"]))
+
+
+def test_search_output_into_a_closed_pipe_ends_quietly(table: Path, tmp_path: Path, nas_into_closed_pipe) -> None:
+    for extra in ([], ["--json"]):
+        nas_into_closed_pipe("search", *nb201(table, tmp_path, "--strategy", "random", "--trials", "3", *extra))
