@@ -39,10 +39,14 @@ def test_spec_parses_name_path_and_options() -> None:
     assert parse_dataset_spec("cifar10:~/x").path == str(Path("~/x").expanduser())
 
 
-@pytest.mark.parametrize("bad", ["", "digits?subset=0", "digits?sub=3", "digits?subset=x", "digits?val=1.5",
-                                 "digits?subset=1&subset=2", "npz:", "digits?resolution", "digits?classes=1"])
-def test_spec_rejects_bad_input(bad: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, message", [
+    ("", "--dataset is empty"), ("digits?subset=0", "subset=0 must be a positive integer"),
+    ("digits?sub=3", "option 'sub' is unknown"), ("digits?subset=x", "subset='x' must be an integer"),
+    ("digits?val=1.5", r"val=1.5 must be a fraction in \[0, 1\)"), ("digits?subset=1&subset=2", "given twice"),
+    ("npz:", "the path after ':' is empty"), ("digits?resolution", "'resolution' is not key=value"),
+    ("digits?classes=1", "classes must be at least 2")])
+def test_spec_rejects_bad_input(bad: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         parse_dataset_spec(bad)
 
 
