@@ -113,6 +113,9 @@ def test_images_too_small_for_the_network_are_refused(capsys: pytest.CaptureFixt
                        "--runs-dir", str(tmp_path / "runs"), "--quiet")
     one_line_error(code, err, "downsamples more than the input size allows")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    code, _, err = run(capsys, "search", "--dataset", f"npz:{path}", "--supernet-steps", "1", "--trials", "1",
+                       "--runs-dir", str(tmp_path / "runs"), "--quiet")  # SMASH: before its supernet trains
+    one_line_error(code, err, "downsamples more than the input size allows")
     code, _, err = run(capsys, "describe", "preset:resnet-20", "--input-size", "2")
     one_line_error(code, err, "downsamples more than the input size allows")
     assert run(capsys, "describe", "preset:resnet-20", "--input-size", "4")[0] == 0
