@@ -146,7 +146,6 @@ CLOSED_PIPE_COMMANDS = [
     ["space", "describe"],
     ["describe", "preset:resnet-20"],
     ["describe", "preset:resnet-20", "--json"],
-    ["train", "--help"],
 ]
 
 
