@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -68,4 +69,10 @@ def add_common(p: argparse.ArgumentParser, *, json_flag: bool = True, seed: bool
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()  # inside the try: a closed pipe otherwise fails at exit, with a traceback
+    except BrokenPipeError:  # `nas ... | head`: the reader has gone, so stop quietly as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        code = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+    sys.exit(code)

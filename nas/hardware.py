@@ -25,10 +25,10 @@ def resolve_device(name: str) -> str:
 
 
 def resolve_threads(value: str) -> int:
-    """`--threads N`, or `auto`: the cores not already busy (by the 1-minute load average), at least
-    1 and at most torch's default. Oversubscribed intra-op threads make small CPU models many times
-    slower (30x measured for ResNet-20 on 8 x 8 digits with 2 threads on 2 busy cores), so on a shared
-    machine fewer threads win."""
+    """`--threads N` (1 to the machine's core count), or `auto`: the cores not already busy (by the
+    1-minute load average), at least 1 and at most torch's default. Oversubscribed intra-op threads
+    make small CPU models many times slower (30x measured for ResNet-20 on 8 x 8 digits with 2 threads
+    on 2 busy cores), so on a shared machine fewer threads win."""
     import torch
 
     if value != "auto":
@@ -38,6 +38,9 @@ def resolve_threads(value: str) -> int:
             n = 0
         if n < 1:
             raise UserError(f"--threads {value!r}: use a positive integer or auto")
+        cores = os.cpu_count() or 1
+        if n > cores:  # more threads than cores only contend (a 4 s job took 68 s at --threads 1000)
+            raise UserError(f"--threads {n}: this machine has {cores} cores; use at most {cores}, or auto")
         return n
     most = torch.get_num_threads()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -72,6 +73,10 @@ class Architecture:
     def from_json(cls, text: str) -> Architecture:
         if len(text) > MAX_JSON_CHARS + 1000:
             raise ValueError(f"architecture JSON is {len(text):,} characters; the limit is {MAX_JSON_CHARS:,}")
+        depth = json_depth(text)
+        if depth > MAX_NESTING + 2:  # the architecture object and its genotype add two levels
+            raise ValueError(f"architecture JSON is nested {depth} levels deep; genotypes may not be nested deeper "
+                             f"than {MAX_NESTING} levels")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -81,6 +86,19 @@ class Architecture:
     def graph(self) -> nx.DiGraph:
         """The architecture as a `networkx.DiGraph` (the registered space draws it)."""
         return default_space(self.space).graph(self)
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def json_depth(text: str) -> int:
+    """The deepest bracket nesting of JSON text, strings skipped; checked before `json.loads`, which
+    recurses once per level and fails with a `RecursionError` near 1,000 levels."""
+    brackets = np.frombuffer(re.sub(r"[^\[\]{}]", "", _JSON_STRING.sub("", text)).encode(), dtype=np.uint8)
+    if not len(brackets):
+        return 0
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
 
 
 def _check_plain_json(value: Any, where: str, depth: int) -> None:

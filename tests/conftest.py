@@ -1,101 +1,41 @@
-"""Suite-wide fixtures. Tiny models gain nothing from intra-op threads, and threads that spin on a
-busy machine make them many times slower: the suite runs torch on one thread.
-
-`postgres_url` / `fresh_db`: a real PostgreSQL server on loopback for the scale-out tests (the
-distribution's `postgresql` package; `.ci/run` installs it). Without one those tests skip, except
-where NAS_REQUIRE_SCALEOUT=1 (CI sets it): there a missing server fails the run instead."""
+"""Tiny models gain nothing from intra-op threads, and threads that spin on a busy machine make
+them many times slower: the suite runs torch on one thread."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from postgres_server import fresh_db, postgres_url  # noqa: F401  (fixtures for the scale-out tests)
 
 torch.set_num_threads(1)
 
-PG_BIN = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15", "14")]
-
-
-def _tool(name: str) -> str | None:
-    for d in PG_BIN:
-        if (d / name).exists():
-            return str(d / name)
-    return shutil.which(name)
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    """initdb and the server refuse to run as root: run them as the `postgres` user then."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _unavailable(why: str) -> None:
-    if os.environ.get("NAS_REQUIRE_SCALEOUT") == "1":
-        pytest.fail(f"scale-out tests required, but {why}")
-    pytest.skip(why)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    initdb, pg_ctl = _tool("initdb"), _tool("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        _unavailable("no PostgreSQL server binaries (apt-get install postgresql)")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        _unavailable("no psycopg driver (pip install -e '.[postgres]')")
-    root = Path(tempfile.mkdtemp(prefix="nas-pg-"))
-    root.chmod(0o755)
-    data, port = root / "data", _free_port()
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(data, "postgres")
-    subprocess.run(_as_postgres([initdb, "-D", str(data), "-U", "nas", "--auth=trust", "-E", "UTF8"]),
-                   check=True, capture_output=True)
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off"
-    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"]),
-                   check=True, capture_output=True)
-    try:
-        url = f"postgresql://nas@127.0.0.1:{port}/postgres"
-        deadline = time.monotonic() + 30
-        while True:  # the server accepts connections a moment after pg_ctl returns
-            try:
-                import psycopg
-
-                psycopg.connect(f"host=127.0.0.1 port={port} user=nas dbname=postgres").close()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield url
-    finally:
-        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture
-def fresh_db(postgres_url: str) -> str:
-    """A new, empty database on the server for one test."""
-    import psycopg
+def nas_into_closed_pipe(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run the `nas` console entry point with stdout a pipe whose reader has gone (as in
+    `nas ... | head -c 10` once head has exited): every write to stdout fails with EPIPE. Asserts that
+    it ended quietly: no traceback, exit 0 or 141 (128 + SIGPIPE, as `yes | head` ends)."""
 
-    name = f"t{time.time_ns()}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            proc = subprocess.run([sys.executable, "-c", "from nas.cli import entry; entry()", *argv], stdout=write,
+                                  stderr=subprocess.PIPE, text=True, timeout=300, cwd=tmp_path,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+        finally:
+            os.close(write)
+        assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+        assert "Exception ignored" not in proc.stderr, proc.stderr
+        assert proc.returncode in (0, 141), (proc.returncode, proc.stderr)
+        return proc
+
+    return run

@@ -105,6 +105,10 @@ def prepare(raw: RawData, spec: DataSpec, seed: int, flip: bool) -> Dataset:
         idx = balanced_subset(y, spec.subset, rng)
         x, y = x[idx], y[idx]
     train_idx, val_idx = stratified_split(y, spec.val, rng)
+    present = len(np.unique(y))
+    if len(val_idx) < present:  # every search and `nas train` pick by validation accuracy
+        raise ValueError(f"the validation split has {len(val_idx)} image(s) for {present} classes; it needs one per "
+                         f"class at least: raise val=F (now {spec.val:g}) or subset=N (now {spec.subset or len(y)})")
     splits = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx]),
               "test": (raw.x_test, raw.y_test)}
     tensors = {k: Split(resize(torch.from_numpy(np.ascontiguousarray(a)), spec.resolution), torch.from_numpy(b))

@@ -71,6 +71,6 @@ def read_image(path: Path, size: int) -> np.ndarray:
                 box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
                 im = im.resize((size, size), Image.Resampling.BILINEAR, box=box)
                 arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: not a readable image ({e})") from None
+    except Exception as e:  # Pillow reports damaged files in many ways: OSError, SyntaxError, zlib.error...
+        raise ValueError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
     return arr.transpose(2, 0, 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -69,18 +68,22 @@ def read_npz(path: Path | None, spec: DataSpec) -> RawData:
             if missing:
                 raise ValueError(f"{path}: missing array(s) {missing}; an npz dataset holds {', '.join(NPZ_KEYS)}")
             arrays = {k: f[k] for k in (*NPZ_KEYS, "class_names") if k in f.files}
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise ValueError(f"{path}: not a readable .npz archive ({e})") from None
     except ValueError as e:
         if str(e).startswith(str(path)):
             raise
         raise ValueError(f"{path}: not a readable .npz archive ({e})") from None
+    except Exception as e:  # a damaged archive fails in many ways: BadZipFile, zlib.error, EOFError, OSError...
+        raise ValueError(f"{path}: not a readable .npz archive ({type(e).__name__}: {e})") from None
     x_tr = nhwc_to_nchw(arrays["x_train"], f"{path}: x_train")
     x_te = nhwc_to_nchw(arrays["x_test"], f"{path}: x_test")
     y_tr = labels(arrays["y_train"], f"{path}: y_train")
     y_te = labels(arrays["y_test"], f"{path}: y_test")
     if "class_names" in arrays:
         names = [str(n) for n in arrays["class_names"].reshape(-1)]
-    else:
-        names = [str(i) for i in range(int(max(y_tr.max(initial=0), y_te.max(initial=0))) + 1)]
+    else:  # the classes are the labels used, which must be 0..K-1 (1000..1009 is not 1,010 classes)
+        used = np.union1d(y_tr, y_te)
+        if len(used) and used[-1] != len(used) - 1:
+            raise ValueError(f"{path}: the labels are {len(used)} distinct values from {used[0]} to {used[-1]}; "
+                             f"number them 0..{len(used) - 1} (or add a class_names array with one name per label)")
+        names = [str(i) for i in range(len(used))]
     return RawData(x_tr, y_tr, x_te, y_te, names)

@@ -40,8 +40,10 @@ class SmashSearchConfig:
 
 def run_smash(data: Dataset, config: SmashSearchConfig, run_dir: Path, quiet: bool = False) -> dict[str, Any]:
     """The whole search; returns the summary also written to `run_dir/results.json`."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     space = DenseSpace(smash_config(config.space))
+    # images too small for the space's downsampling: one line now, not a traceback mid-training
+    space.shape(space.sample(np.random.default_rng(0)), data.num_classes, data.in_channels, data.input_size)
+    run_dir.mkdir(parents=True, exist_ok=True)
     smash = Smash(space, data.num_classes, data.in_channels, config.smash)
     fit = smash.fit(data, run_dir / "supernet.pt", quiet=quiet)
     scores = ScoreLog(run_dir / "scores.jsonl")

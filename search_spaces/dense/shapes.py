@@ -104,6 +104,9 @@ def _stage(stage: Stage, widths: list[int], prev: int, size: int, where: str) ->
                 params += conv_params(w_in, op.bottleneck, 1) + 2 * (w_in if op.order == "pre" else op.bottleneck)
                 macs += conv_params(w_in, op.bottleneck, 1) * r * r
                 d += 1
+            if r < op.stride:  # a padded strided conv would keep 1x1 at 1x1: no downsampling happens
+                raise ValueError(f"{nw}: a stride-{op.stride} conv on a {r}x{r} map; the network downsamples "
+                                 "more than the input size allows (use a larger input size)")
             r_out = -(-r // op.stride)
             params += conv_params(conv_in, op.width, op.kernel, op.groups)
             params += 2 * (conv_in if op.order == "pre" else op.width)

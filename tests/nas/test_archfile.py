@@ -43,5 +43,5 @@ def test_oversized_file_and_directory_and_bad_preset(tmp_path: Path, monkeypatch
         load_arch(str(tmp_path))
     with pytest.raises(ValueError, match="did you mean"):
         load_arch("preset:resnet-2O")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="--arch is empty"):
         load_arch("")

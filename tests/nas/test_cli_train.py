@@ -10,6 +10,8 @@ from dataset_files import Evil, write_cifar10
 
 from nas.archfile import load_arch
 from nas.cli import main
+from nas.data import load_dataset
+from nas.training import accuracy
 from search_spaces import Architecture, default_space
 from search_spaces.dense import preset_genotype
 
@@ -34,14 +36,27 @@ def tiny_arch(tmp_path: Path) -> Path:
     return path
 
 
+def saved_accuracy(run_dir: Path, split: str) -> float:
+    """Accuracy on `split` of the weights a `nas train` run saved, on the data its config names."""
+    config = json.loads((run_dir / "config.json").read_text())
+    data = load_dataset(config["dataset"]["spec"], seed=config["seed"])
+    arch = load_arch(str(run_dir / "arch.json"))
+    model = default_space(arch.space).build(arch, data.num_classes, data.in_channels, data.input_size)
+    model.load_state_dict(torch.load(run_dir / "weights.pt", weights_only=True))
+    return accuracy(model, data, split, config["train"]["eval_batch_size"])
+
+
 def test_train_json_and_run_directory(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     arch_file = tiny_arch(tmp_path)
-    code, out, err = run(capsys, "train", "--arch", str(arch_file), "--dataset", TINY, "--epochs", "2",
+    code, out, err = run(capsys, "train", "--arch", str(arch_file), "--dataset", TINY, "--epochs", "3",
                          "--batch-size", "16", "--runs-dir", str(tmp_path / "runs"), "--name", "t", "--json")
     assert code == 0, err
     info = json.loads(out)  # exactly one JSON object
     assert {"test_accuracy", "val_accuracy", "params", "flops", "run_dir", "train_seconds"} <= set(info)
-    assert 0 <= info["test_accuracy"] <= 1 and 0 <= info["val_accuracy"] <= 1 and info["flops"] > 0
+    assert info["flops"] > 0
+    # the reported accuracies are those of the saved weights on the test and validation splits
+    assert info["test_accuracy"] == saved_accuracy(Path(info["run_dir"]), "test")
+    assert info["val_accuracy"] == saved_accuracy(Path(info["run_dir"]), "val")
     run_dir = Path(info["run_dir"])
     assert run_dir == tmp_path / "runs" / "t"
     assert sorted(p.name for p in run_dir.iterdir()) == ["arch.json", "config.json", "metrics.json", "weights.pt"]
@@ -51,10 +66,10 @@ def test_train_json_and_run_directory(capsys: pytest.CaptureFixture, tmp_path: P
     model.load_state_dict(torch.load(run_dir / "weights.pt", weights_only=True))
     assert sum(p.numel() for p in model.parameters()) == info["params"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
     assert metrics["result"]["test_accuracy"] == info["test_accuracy"] and metrics["result"]["state"] == "complete"
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["train"]["epochs"] == 2 and config["train"]["lr"] == 0.1 and config["dataset"]["subset"] == 120
+    assert config["train"]["epochs"] == 3 and config["train"]["lr"] == 0.1 and config["dataset"]["subset"] == 120
     assert config["data"]["num_classes"] == 4 and config["data"]["input_size"] == 8
 
 
@@ -126,3 +141,9 @@ def test_metrics_are_saved_after_every_epoch(capsys: pytest.CaptureFixture, tmp_
                  "--runs-dir", str(tmp_path / "runs"), "--name", "cut", "--quiet"]) == 130  # interrupted
     metrics = json.loads((tmp_path / "runs" / "cut" / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2] and metrics["result"] is None
+
+
+def test_train_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, nas_into_closed_pipe) -> None:
+    arch_file = tiny_arch(tmp_path)
+    nas_into_closed_pipe("train", "--arch", str(arch_file), "--dataset", TINY, "--epochs", "1", "--batch-size",
+                         "16", "--runs-dir", str(tmp_path / "runs"), "--quiet", "--threads", "1")

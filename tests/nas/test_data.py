@@ -39,10 +39,14 @@ def test_spec_parses_name_path_and_options() -> None:
     assert parse_dataset_spec("cifar10:~/x").path == str(Path("~/x").expanduser())
 
 
-@pytest.mark.parametrize("bad", ["", "digits?subset=0", "digits?sub=3", "digits?subset=x", "digits?val=1.5",
-                                 "digits?subset=1&subset=2", "npz:", "digits?resolution", "digits?classes=1"])
-def test_spec_rejects_bad_input(bad: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, message", [
+    ("", "--dataset is empty"), ("digits?subset=0", "subset=0 must be a positive integer"),
+    ("digits?sub=3", "option 'sub' is unknown"), ("digits?subset=x", "subset='x' must be an integer"),
+    ("digits?val=1.5", r"val=1.5 must be a fraction in \[0, 1\)"), ("digits?subset=1&subset=2", "given twice"),
+    ("npz:", "the path after ':' is empty"), ("digits?resolution", "'resolution' is not key=value"),
+    ("digits?classes=1", "classes must be at least 2")])
+def test_spec_rejects_bad_input(bad: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         parse_dataset_spec(bad)
 
 
@@ -123,9 +127,10 @@ def test_cifar100_fine_labels(tmp_path: Path) -> None:
 @pytest.mark.parametrize("npz", [False, True])
 def test_imagenet32_batches_one_based_labels(tmp_path: Path, npz: bool) -> None:
     root = write_imagenet(tmp_path, size=32, npz=npz)
-    d = load_dataset(f"imagenet32:{root}?val=0")
-    assert len(d.train) == 60 and len(d.test) == 30 and len(d.val) == 0
-    assert int(d.train.y.min()) == 0 and int(d.train.y.max()) == 4  # labels 1..5 -> 0..4
+    d = load_dataset(f"imagenet32:{root}?val=0.5")
+    assert len(d.train) + len(d.val) == 60 and len(d.test) == 30 and len(d.val) == 30
+    seen = torch.cat([d.train.y, d.val.y])
+    assert int(seen.min()) == 0 and int(seen.max()) == 4  # labels 1..5 -> 0..4
     assert d.num_classes == 1000
     few = load_dataset(f"imagenet32:{root}?classes=2")
     assert few.num_classes == 2 and set(few.test.y.tolist()) == {0, 1}

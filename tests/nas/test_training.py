@@ -88,10 +88,12 @@ def test_weight_decay_groups() -> None:
     assert all(p.ndim <= 1 for p in split[1]["params"]) and all(p.ndim > 1 for p in split[0]["params"])
 
 
-@pytest.mark.parametrize("bad", [{"optimizer": "rmsprop"}, {"epochs": 0}, {"lr": -1.0}, {"schedule": "step"},
-                                 {"label_smoothing": 1.0}])
-def test_config_validation(bad: dict) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, message", [
+    ({"optimizer": "rmsprop"}, "optimizer 'rmsprop' is unknown"), ({"epochs": 0}, "must be positive integers"),
+    ({"lr": -1.0}, "learning rate must be a positive number"), ({"schedule": "step"}, "schedule 'step' is unknown"),
+    ({"label_smoothing": 1.0}, r"label smoothing must lie in \[0, 1\)")])
+def test_config_validation(bad: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         TrainConfig(**bad)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from nas.cli import main
 from nas.search import STRATEGIES
-from search_spaces import default_space
+from search_spaces import Architecture, default_space
 
 
 def search(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
@@ -44,10 +44,21 @@ def test_each_strategy_runs_through_the_same_loop(strategy: str, table: Path, tm
     assert all(t["result"]["test_accuracy"] is None for t in results["trials"]), "the search saw test accuracy"
 
 
+def assert_best_of_n_trials(summary: dict, run_dir: Path, n: int) -> None:
+    """`n` trials ran and were saved, and `best` is the trial with the highest validation accuracy."""
+    trials = [t for t in json.loads((run_dir / "results.json").read_text())["trials"] if t["counted"]]
+    assert summary["n_trials"] == n and len(trials) == n
+    top = max(t["result"]["val_accuracy"] for t in trials if t["state"] == "complete")
+    assert summary["best"]["val_accuracy"] == top
+    assert summary["best"]["arch"] in [t["arch"] for t in trials if t["result"]["val_accuracy"] == top]
+
+
 def test_evolution_children_differ_from_their_parent_by_one_edge(table: Path, tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture) -> None:
-    code, _, _ = search(capsys, *nb201(table, tmp_path, "--strategy", "evolution", "--trials", "25", "--name", "e"))
+    code, out, _ = search(capsys, *nb201(table, tmp_path, "--strategy", "evolution", "--trials", "25", "--name", "e",
+                                         "--json"))
     assert code == 0
+    assert_best_of_n_trials(json.loads(out), tmp_path / "e", 25)
     study = optuna.load_study(study_name="e", storage=f"sqlite:///{tmp_path / 'e' / 'study.db'}")
     trials = study.get_trials()
     children = [t for t in trials if "evolution:parent" in t.system_attrs]
@@ -133,5 +144,29 @@ def test_dense_space_with_a_fake_train_free_evaluator(tmp_path: Path, capsys: py
     code, out, _ = search(capsys, "--space", "dense", "--evaluator", f"{path}:make", "--strategy", "evolution",
                           "--trials", "14", "--runs-dir", str(tmp_path), "--quiet", "--json")
     assert code == 0
-    best = json.loads(out)["best"]
-    default_space("dense").validate(__import__("search_spaces").Architecture.from_dict(best["arch"]))
+    summary = json.loads(out)
+    assert_best_of_n_trials(summary, Path(summary["run_dir"]), 14)
+    default_space("dense").validate(Architecture.from_dict(summary["best"]["arch"]))
+
+
+def test_search_output_into_a_closed_pipe_ends_quietly(table: Path, tmp_path: Path, nas_into_closed_pipe) -> None:
+    nas_into_closed_pipe("search", *nb201(table, tmp_path, "--strategy", "random", "--trials", "3", "--json"))
+
+
+def test_journal_storage_holds_the_study_and_resumes(table: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    journal = tmp_path / "study.log"
+    code, out, err = search(capsys, *nb201(table, tmp_path, "--strategy", "tpe", "--trials", "5", "--name", "j",
+                                         "--storage", f"journal:{journal}", "--json"))
+    assert code == 0, err
+    assert_best_of_n_trials(json.loads(out), tmp_path / "j", 5)
+    assert journal.stat().st_size > 0 and not (tmp_path / "j" / "study.db").exists()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    assert len(optuna.load_study(study_name="j", storage=storage).trials) == 5  # the journal holds the study
+    code, out, err = search(capsys, "--resume", str(tmp_path / "j"), "--trials", "8", "--json", "--quiet")
+    assert code == 0, err
+    assert json.loads(out)["n_trials"] == 8
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    assert len(optuna.load_study(study_name="j", storage=storage).trials) == 8
+    code, out, err = search(capsys, *nb201(table, tmp_path, "--storage", f"journal:{tmp_path}/absent/x.log"))
+    assert code == 2 and out == "" and "does not exist" in err and len(err.strip().splitlines()) == 1
