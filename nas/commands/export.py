@@ -35,6 +35,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from nas.archfile import arch_label, load_arch
     from nas.export import ModelInfo, export, info_from_run, load_run, parse_formats, space_for_run
+    from nas.export.exporter import preflight
     from search_spaces.plugins import resolve_space
 
     formats = parse_formats(args.format)
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         space = resolve_space(arch.space)
         default_out = Path("runs") / f"{arch_label(args.arch)}-export"
     out = Path(args.out) if args.out else default_out
+    preflight(space, out, formats, args.force)
     if not args.quiet:
         print(f"exporting {info.class_name} ({', '.join(formats)}) to {out} ...", file=sys.stderr)
     result = export(space, info, out, formats, weights=weights, force=args.force, verify=not args.no_check)

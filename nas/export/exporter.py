@@ -16,7 +16,7 @@ import torch
 
 from nas.export.check import check_model_py, check_onnx, check_pt2, example_inputs, reference_outputs
 from nas.export.model_file import ModelInfo, model_source
-from nas.export.sources import network_code
+from nas.export.sources import network_code, require_source
 from nas.runs import save_state_dict, write_json
 from search_spaces.registry import unknown_name_message
 
@@ -51,11 +51,16 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript"))
 
 
-def check_out_dir(out: Path, force: bool) -> None:
+def preflight(space: Any, out: Path, formats: tuple[str, ...], force: bool) -> None:
+    """The checks that need no work: an existing `out`, a missing extra, a space that cannot write model.py."""
     if out.exists() and not force:
         raise ValueError(f"output directory {out} exists; pass --force to replace it or choose another --out")
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} is a file; pass a directory")
+    if "onnx" in formats and not onnx_available():
+        raise ValueError(f"--format onnx needs the optional ONNX packages: {ONNX_INSTALL}")
+    if "py" in formats:
+        require_source(space)
 
 
 def export(space: Any, info: ModelInfo, out: Path, formats: tuple[str, ...] = ("py",), *,
@@ -64,9 +69,7 @@ def export(space: Any, info: ModelInfo, out: Path, formats: tuple[str, ...] = ("
     """Export `info.arch` of `space` into `out`. `weights`: a state_dict (a trained run's); without it
     the network is freshly initialised from `seed`. `verify` runs model.py in a fresh interpreter."""
     out = Path(out)
-    check_out_dir(out, force)
-    if "onnx" in formats and not onnx_available():
-        raise ValueError(f"--format onnx needs the optional ONNX packages: {ONNX_INSTALL}")
+    preflight(space, out, formats, force)
     source = model_source(info, network_code(space, info.arch, info.input_size)) if "py" in formats else None
     model = build(space, info, weights, seed)
     out.parent.mkdir(parents=True, exist_ok=True)

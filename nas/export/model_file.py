@@ -56,7 +56,7 @@ def _fmt_metric(key: str, value: Any) -> str | None:
     if value is None:
         return None
     if key.endswith("accuracy"):
-        return f"{key.replace('_', ' ')} {100 * value:.2f}%"
+        return f"{'validation' if key.startswith('val') else 'test'} accuracy {100 * value:.2f}%"
     if key in ("params", "flops"):
         return f"{'MACs' if key == 'flops' else 'params'} {value:,}"
     if key == "latency_ms":

@@ -70,6 +70,12 @@ def has_source(space: Any) -> bool:
     return isinstance(space, (DenseSpace, NB201Space)) or callable(getattr(space, "source", None))
 
 
+def require_source(space: Any) -> None:
+    if not has_source(space):
+        raise ValueError(f"space {space.name!r} cannot write model.py: it lacks the optional {CAPABILITY} capability "
+                         "(see search_spaces/examples/mobilenet_chain.py); --format pt2 or onnx still work")
+
+
 def network_code(space: Any, arch: Architecture, input_size: int) -> Code:
     """Code defining `Network(num_classes, in_channels, input_size)` for `arch`; `ValueError` names the
     missing capability when the space cannot give one."""
@@ -80,11 +86,8 @@ def network_code(space: Any, arch: Architecture, input_size: int) -> Code:
         return _dense(space, arch, input_size)
     if isinstance(space, NB201Space):
         return _nb201(space, arch)
-    source = getattr(space, "source", None)
-    if not callable(source):
-        raise ValueError(f"space {space.name!r} cannot write model.py: it lacks the optional {CAPABILITY} capability "
-                         "(see search_spaces/examples/mobilenet_chain.py); --format pt2 or onnx still work")
-    text = source(arch)
+    require_source(space)
+    text = space.source(arch)
     if not isinstance(text, str) or "Network" not in text:
         raise ValueError(f"space {space.name!r}: {CAPABILITY} must return Python source defining "
                          "class Network(num_classes, in_channels, input_size)")
