@@ -100,9 +100,11 @@ def _search_run(run_dir: Path, config: dict[str, Any], results: Any) -> RunInfo:
     if not isinstance(rel, str) or not rel:
         raise UserError(f"run {run_dir} has no trained weights for its pick (results.json best.weights is missing); "
                         + RETRAIN_HINT.format(run=run_dir))
-    weights = (run_dir / rel).resolve()
-    if not weights.is_relative_to(run_dir.resolve()):
+    # relative to the run directory; older SMASH runs wrote the path as given on the command line
+    inside = [p.resolve() for p in (run_dir / rel, Path(rel)) if p.resolve().is_relative_to(run_dir.resolve())]
+    if not inside:
         raise UserError(f"run {run_dir}: best.weights {rel!r} points outside the run directory")
+    weights = next((p for p in inside if p.is_file()), inside[0])
     metrics = {k: best.get(k) for k in METRIC_KEYS if isinstance(best.get(k), (int, float))}
     search = config.get("search") if isinstance(config.get("search"), dict) else {}
     space_spec = search.get("space") if isinstance(search.get("space"), str) else None
