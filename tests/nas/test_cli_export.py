@@ -240,3 +240,18 @@ def test_class_names() -> None:
     assert class_name(dense, "densenet-bc-100-12") == "DenseNetBC100_12"
     assert class_name(dense, "resnet-20-b") == "ResNet20B"
     assert class_name(dense) == f"Dense_{dense.key()[:8]}"
+
+
+def test_a_smash_run_with_the_weights_path_as_given(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """SMASH runs so far wrote best.weights as the path on the command line (run dir included)."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = write_search_run(Path("search"), weights="retrain-1.pt")
+    results = json.loads((run_dir / "results.json").read_text())
+    results["best"]["weights"] = str(run_dir / "retrain-1.pt")  # "search/retrain-1.pt"
+    (run_dir / "results.json").write_text(json.dumps(results))
+    code, stdout, err = run(capsys, "export", str(run_dir), "--no-check", "--json", "--quiet")
+    assert code == 0, err
+    exported = torch.load(run_dir / "export" / "weights.pt", weights_only=True)
+    trained = torch.load(run_dir / "retrain-1.pt", weights_only=True)
+    assert all(torch.equal(exported[k], trained[k]) for k in trained)
