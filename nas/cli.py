@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from nas.errors import UserError
 
-COMMANDS = ("describe", "space", "train", "search", "worker")
+COMMANDS = ("describe", "space", "train", "search", "worker", "export")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -75,7 +75,8 @@ class Dataset:
 
     def summary(self) -> dict[str, Any]:
         return {"dataset": str(self.spec), "train": len(self.train), "val": len(self.val), "test": len(self.test),
-                "num_classes": self.num_classes, "in_channels": self.in_channels, "input_size": self.input_size,
+                "num_classes": self.num_classes, "class_names": list(self.class_names), "in_channels": self.in_channels,
+                "input_size": self.input_size,
                 "mean": [round(float(v), 4) for v in self.mean], "std": [round(float(v), 4) for v in self.std],
                 "augment": {"pad": self.augment.pad, "flip": self.augment.flip}}
 

@@ -39,7 +39,7 @@ class Merger(nn.Module):
                 self.align.append(nn.Identity())
             self.steps.append((f, pad))
 
-    def forward(self, feats: list[Tensor]) -> Tensor:
+    def forward(self, feats: list[Tensor]) -> Tensor:  # the stage's node outputs -> N x target_w x r x r
         xs = [feats[i] for i in self.inputs]
         if self.kind == "concat":
             return xs[0] if len(xs) == 1 else torch.cat(xs, 1)
@@ -81,7 +81,7 @@ class DagNode(nn.Module):
     def _first(self, *xs: Tensor) -> Tensor:
         return self.first(torch.cat(xs, 1))
 
-    def forward(self, feats: list[Tensor]) -> Tensor:
+    def forward(self, feats: list[Tensor]) -> Tensor:  # the stage's node outputs -> N x op.width x r x r
         if self.checkpointed and torch.is_grad_enabled():
             x = checkpoint(self._first, *[feats[i] for i in self.merger.inputs], use_reentrant=False)
         else:
@@ -117,8 +117,8 @@ class DagStage(nn.Module):
         self.release = [[j for j, last in last_use.items() if last == i and j not in kept]
                         for i in range(len(nodes) + 1)]
 
-    def forward(self, x: Tensor) -> Tensor:
-        feats: list[Tensor] = [self.transition(x)]
+    def forward(self, x: Tensor) -> Tensor:  # N x C_in x H x W -> N x widths[-1] x sizes[-1] x sizes[-1]
+        feats: list[Tensor] = [self.transition(x)]  # node 0: N x widths[0] x sizes[0] x sizes[0]
         for i, node in enumerate(self.nodes, start=1):
             feats.append(node(feats))
             for j in self.release[i]:

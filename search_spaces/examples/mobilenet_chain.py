@@ -7,6 +7,8 @@ Use it with `--space search_spaces.examples.mobilenet_chain:MobileNetChain`.
 
 from __future__ import annotations
 
+import inspect
+
 import networkx as nx
 import numpy as np
 from torch import nn
@@ -61,12 +63,27 @@ class MobileNetChain:
         return g
 
     def build(self, arch: Architecture, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
+        return ChainNetwork(arch.genotype["blocks"], num_classes, in_channels)
+
+    def source(self, arch: Architecture) -> str:
+        """Optional capability for `nas export --format py`: stand-alone code (only torch) defining
+        `Network(num_classes, in_channels, input_size)` with the same state_dict as `build`."""
+        self.validate(arch)
+        code = [f"WIDTHS, STRIDES = {WIDTHS!r}, {STRIDES!r}", f"BLOCKS = {arch.genotype['blocks']!r}",
+                inspect.getsource(InvertedResidual), inspect.getsource(ChainNetwork), NETWORK_SOURCE]
+        return "from torch import nn\n\n\n" + "\n\n".join(code)
+
+
+class ChainNetwork(nn.Sequential):
+    """stem conv-BN-ReLU -> the inverted-residual blocks -> global average pool -> linear."""
+
+    def __init__(self, blocks: list[dict], num_classes: int, in_channels: int) -> None:
         layers: list[nn.Module] = [nn.Conv2d(in_channels, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
         c = 16
-        for b, width, stride in zip(arch.genotype["blocks"], WIDTHS, STRIDES, strict=True):
+        for b, width, stride in zip(blocks, WIDTHS, STRIDES, strict=True):
             layers.append(InvertedResidual(c, width, b["kernel"], b["expand"], stride))
             c = width
-        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+        super().__init__(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
 
 
 class InvertedResidual(nn.Module):
@@ -81,3 +98,10 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x):  # (B, c_in, H, W) -> (B, c_out, H / stride, W / stride)
         return x + self.body(x) if self.residual else self.body(x)
+
+
+NETWORK_SOURCE = """
+class Network(ChainNetwork):
+    def __init__(self, num_classes: int, in_channels: int, input_size: int) -> None:
+        super().__init__(BLOCKS, num_classes, in_channels)
+"""
