@@ -108,12 +108,12 @@ def draw_graph(g: nx.DiGraph, path: Path, title: str = "", dpi: int = 100) -> Pa
         marker = MERGE_MARKERS.get(merge, "o") if g.in_degree(n) > 1 else "o"
         ax.scatter(*pos[n], s=90, marker=marker, color=colour[labels[n]], edgecolors="black", linewidths=0.6,
                    zorder=3)
-    for r, row in enumerate(rows):
-        if len(rows) > 1:
-            ax.text(-0.8, -row_gap * r, f"stage {r + 1}", ha="right", va="center", fontsize=9)
+    for r in range(len(rows) if len(rows) > 1 else 0):
+        ax.text(-0.8, -row_gap * r, f"stage {r + 1}", ha="right", va="center", fontsize=9)
     handles = [Line2D([], [], ls="", marker="o", color=colour[name], markeredgecolor="black", label=name)
                for name in sorted(set(labels.values()))]
-    handles += [Line2D([], [], color=colour[name], lw=2, label=f"edge: {name}") for name in sorted(set(edge_ops.values()))]
+    handles += [Line2D([], [], color=colour[name], lw=2, label=f"edge: {name}")
+                for name in sorted(set(edge_ops.values()))]
     merges = sorted({g.nodes[n].get("merge") for n in g.nodes() if g.in_degree(n) > 1} & set(MERGE_MARKERS))
     handles += [Line2D([], [], ls="", marker=MERGE_MARKERS[m], color="white", markeredgecolor="black",
                        label=f"merge: {m}") for m in merges]
