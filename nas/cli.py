@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for run records
     try:
         return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:

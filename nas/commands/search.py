@@ -152,7 +152,7 @@ def execute(search: Any, args: argparse.Namespace, worker_info: dict[str, Any] |
 
     if search.run_dir is None:
         return _execute(search, args, worker_info, {})
-    with track(search.run_dir, (worker_info or {}).get("role", "search")) as proc:
+    with track(search.run_dir, (worker_info or {}).get("role", "search"), getattr(args, "argv", None)) as proc:
         code = _execute(search, args, worker_info, proc)
     report(search.run_dir, args.command)  # after the process record says how it ended
     return code

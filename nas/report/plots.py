@@ -3,6 +3,7 @@ accuracy. Each returns the PNG's path, or None when the run has no data for it."
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,13 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def curve_metric(views: list[RunView]) -> str:
-    """Validation accuracy where every run has it, else the proxy score."""
-    has_val = all(any(t.val_accuracy is not None for t in v.trials) for v in views)
-    return "val_accuracy" if has_val else "score"
+    """Validation accuracy where every run has it for most trials, else the proxy score (a supernet
+    or predictor run trains only the few it confirms)."""
+    def mostly_trained(v: RunView) -> bool:
+        counted = [t for t in v.trials if t.state in COUNTED]
+        return bool(counted) and 2 * sum(t.val_accuracy is not None for t in counted) >= len(counted)
+
+    return "val_accuracy" if all(map(mostly_trained, views)) else "score"
 
 
 def curve(view: RunView, metric: str) -> dict[str, np.ndarray]:
@@ -72,12 +77,9 @@ def random_reference(view: RunView, n_max: int) -> dict[str, np.ndarray] | None:
     spec = str(view.config.get("evaluator", ""))
     if not spec.startswith("tabular:") or n_max < 1:
         return None
+    path = Path(spec[len("tabular:"):].split("?", 1)[0]).expanduser()
     try:
-        from nas.evaluators.tabular import TabularEvaluator
-
-        table = TabularEvaluator.from_spec(spec[len("tabular:"):])
-        vals = np.sort(table.column("val")[np.isfinite(table.column("val"))])
-        cost = table.column("cost")
+        vals, cost = _table_columns(spec[len("tabular:"):], path.stat().st_mtime_ns)
     except (OSError, ValueError, KeyError):  # the table moved since the search: no reference
         return None
     if not len(vals):
@@ -86,6 +88,16 @@ def random_reference(view: RunView, n_max: int) -> dict[str, np.ndarray] | None:
     cdf = np.arange(len(vals) + 1) / len(vals)  # P(one draw <= vals[i-1]) = i / N
     steps = cdf[None, 1:] ** n[:, None] - cdf[None, :-1] ** n[:, None]  # P(max of n draws = vals[i])
     return {"n": n, "best": steps @ vals, "cost": float(np.nanmean(cost)) if np.isfinite(cost).any() else math.nan}
+
+
+@functools.lru_cache(maxsize=4)
+def _table_columns(spec: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The table's sorted validation accuracies and its cost column (cached: a table is large)."""
+    from nas.evaluators.tabular import TabularEvaluator
+
+    table = TabularEvaluator.from_spec(spec)
+    vals = table.column("val")
+    return np.sort(vals[np.isfinite(vals)]), table.column("cost")
 
 
 def search_curve(views: list[RunView], path: Path) -> Path | None:

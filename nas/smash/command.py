@@ -44,7 +44,7 @@ def run_smash_command(args: argparse.Namespace) -> int:
     from nas.commands.search import report
     from nas.runstate import track
 
-    with track(run_dir, "search"):  # so nas runs tells a running search from a killed one
+    with track(run_dir, "search", getattr(args, "argv", None)):  # so nas runs tells a running search from a killed one
         data = load_dataset(settings["dataset"], seed=settings["seed"])
         summary = run_smash(data, config, run_dir, quiet=args.quiet)
     report(run_dir, args.command)
