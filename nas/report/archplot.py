@@ -123,11 +123,9 @@ def draw_graph(g: nx.DiGraph, path: Path, title: str = "", dpi: int = 100) -> Pa
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=10, loc="left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    from nas.report.plots import save_figure
+
+    return save_figure(fig, path, dpi)
 
 
 def draw_arch(arch: Any, path: str | Path, title: str | None = None, dpi: int = 100) -> Path:

@@ -57,11 +57,8 @@ def write_report(run_dir: str | Path, compare: Sequence[str | Path] = ()) -> Pat
     lines += _pick(view)
     lines += ["## Plots", ""] + [f"![{name}]({PLOTS_DIR}/{p.name})" for name, p in made.items() if p is not None]
     lines += [""] + _confirmation(view) + _top(view) + _commands(view)
-    path = view.run_dir / REPORT_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    text = "\n".join(lines).rstrip() + "\n"
+    return plots.atomic(view.run_dir / REPORT_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def pick_arch(view: RunView) -> tuple[dict[str, Any] | None, str]:
@@ -185,9 +182,7 @@ def _commands(view: RunView) -> list[str]:
     path = view.run_dir / ("arch.json" if how == "pick" else "best-so-far.json")
     text = json.dumps(arch, indent=1, sort_keys=True) + "\n"
     if _read_arch(path) != arch:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        plots.atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     c = view.config
     train = ["nas", "train", "--arch", str(path)]
     if not str(c.get("evaluator", "train")).startswith("tabular"):  # a table's run names no dataset to train on

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +29,30 @@ def _plt() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
+def atomic(path: Path, write: Callable[[Path], Any]) -> Path:
+    """`write(tmp)` then rename onto `path`, the temporary name unique per call: processes that finish
+    a run together (workers) never share a temporary file, and a reader never sees half a PNG.
+    (nas.runs.atomic_write on the main branch does the same; use it once merged.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    _plt().close(fig)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        tmp.chmod(0o644)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def save_figure(fig: Any, path: Path, dpi: int = DPI) -> Path:
+    fig.tight_layout()
+    try:
+        return atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    finally:
+        _plt().close(fig)
 
 
 def curve_metric(views: list[RunView]) -> str:
@@ -142,7 +163,7 @@ def search_curve(views: list[RunView], path: Path) -> Path | None:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8, loc="lower right")
     fig.suptitle("search curve" + (" (partial run)" if any(not v.finished for v, _ in curves) else ""))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pareto_front(points: np.ndarray) -> np.ndarray:
@@ -190,7 +211,7 @@ def pareto_plot(view: RunView, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"accuracy against cost ({len(evaluated)} architectures)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def score_pairs(view: RunView) -> list[tuple[float, float, str | None]]:
@@ -224,7 +245,7 @@ def score_plot(view: RunView, path: Path) -> Path | None:
         ax.set_ylabel("validation accuracy (trained)")
         ax.set_title(f"score against trained accuracy: Kendall tau {kendall(pairs):.2f} (n={len(pairs)})")
         ax.grid(alpha=0.3)
-        return _save(fig, path)
+        return save_figure(fig, path)
     metric = "score" if any(t.score is not None for t in view.trials) else "val_accuracy"
     values = [getattr(t, metric) for t in view.trials if t.state in COUNTED and getattr(t, metric) is not None]
     if not values:
@@ -240,4 +261,4 @@ def score_plot(view: RunView, path: Path) -> Path | None:
     ax.set_xlabel(name)
     ax.set_ylabel("architectures")
     ax.set_title(f"distribution of {name.split(' (')[0]}s ({len(values)} trials)")
-    return _save(fig, path)
+    return save_figure(fig, path)
