@@ -42,6 +42,15 @@ def op_label(name: Any, attrs: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _structural(label: str) -> str | None:
+    """Fixed greys for the nodes that are no op (the same in every drawing); None for ops."""
+    if label in ("input", "head"):
+        return "0.2"
+    if label == "output":
+        return "white"
+    return "0.65" if label == "stage input" or label.startswith("transition") else None
+
+
 def _natural(n: Any) -> tuple:
     parts = n if isinstance(n, tuple) else (n,)
     return tuple((0, p, "") if isinstance(p, (int, float)) else (1, 0, str(p)) for p in parts)
@@ -76,17 +85,18 @@ def draw_graph(g: nx.DiGraph, path: Path, title: str = "", dpi: int = 100) -> Pa
 
     rows = rows_of(g)
     width = max(len(r) for r in rows)
-    row_gap = 3.0
+    row_gap = 2.4  # arcs rise at most 1.5 above their row
     pos = {n: (float(i), -row_gap * r) for r, row in enumerate(rows) for i, n in enumerate(row)}
     row_of = {n: r for r, row in enumerate(rows) for n in row}
     labels = {n: op_label(n, d) for n, d in g.nodes(data=True)}
     edge_ops = {(u, v): str(d["op"]) for u, v, d in g.edges(data=True) if "op" in d}
-    names = sorted(set(labels.values()) | set(edge_ops.values()))
-    cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
-    colour = {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+    ops = sorted({n for n in labels.values() if _structural(n) is None} | set(edge_ops.values()))
+    cmap = plt.get_cmap("tab20" if len(ops) > 10 else "tab10")
+    colour = {name: cmap(i % cmap.N) for i, name in enumerate(ops)}
+    colour.update({n: _structural(n) for n in labels.values() if _structural(n) is not None})
 
     fig_w = min(max(6.0, 0.32 * min(width, MAX_ROW_NODES) + 3.0), 40.0)
-    fig, ax = plt.subplots(figsize=(fig_w, 1.5 + 1.5 * len(rows)))
+    fig, ax = plt.subplots(figsize=(fig_w, 1.2 + 1.2 * len(rows)))
     max_span = {r: max(len(row) - 1, 1) for r, row in enumerate(rows)}
     for u, v in g.edges():
         (x0, y0), (x1, y1) = pos[u], pos[v]
@@ -119,7 +129,7 @@ def draw_graph(g: nx.DiGraph, path: Path, title: str = "", dpi: int = 100) -> Pa
                        label=f"merge: {m}") for m in merges]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ax.set_xlim(-2.2 if len(rows) > 1 else -0.6, width - 0.4)
-    ax.set_ylim(-row_gap * (len(rows) - 1) - 0.8, 3.2)
+    ax.set_ylim(-row_gap * (len(rows) - 1) - 0.5, 1.7)
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=10, loc="left")
