@@ -108,8 +108,9 @@ def run_command(view: RunView) -> str:
         return str(procs[0]["command"])
     c = view.config
     args = ["nas", "search"]
+    tabular = str(c.get("evaluator", "")).startswith("tabular")
     for key in ("strategy", "space", "evaluator", "dataset", "trials", "epochs", "max_latency_ms", "max_params"):
-        if c.get(key) is not None:
+        if c.get(key) is not None and not (tabular and key in ("dataset", "epochs")):
             args += [f"--{key.replace('_', '-')}", str(c[key])]
     return shlex.join(args)
 

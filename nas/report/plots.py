@@ -215,13 +215,20 @@ def pareto_plot(view: RunView, path: Path) -> Path | None:
 
 
 def score_pairs(view: RunView) -> list[tuple[float, float, str | None]]:
-    """(score, trained validation accuracy, arch key) of every architecture that has both."""
+    """(search-time score, trained validation accuracy, arch key) of every architecture that has
+    both: a proxy's `score` (supernet, predictor), or, for a run whose confirmation has no score,
+    the search-time (low-fidelity) validation accuracy against the confirmation's."""
     pairs: dict[Any, tuple[float, float, str | None]] = {}
+    proxy = any(isinstance(c.get("score"), (int, float)) for c in view.confirmation) or any(
+        t.score is not None for t in view.trials)
+    searched = {t.arch_key: t.val_accuracy for t in view.trials if t.arch_key and t.val_accuracy is not None}
     for c in view.confirmation:
-        s, a = c.get("score"), c.get("val_accuracy")
+        key = c.get("arch_key")
+        s = c.get("score") if proxy else searched.get(key)
+        a = c.get("val_accuracy")
         if isinstance(s, (int, float)) and isinstance(a, (int, float)):
-            pairs[c.get("arch_key") or len(pairs)] = (float(s), float(a), c.get("arch_key"))
-    for t in view.trials:
+            pairs[key or len(pairs)] = (float(s), float(a), key)
+    for t in view.trials if proxy else ():
         if t.score is not None and t.val_accuracy is not None and (t.arch_key or t.number) not in pairs:
             pairs[t.arch_key or t.number] = (t.score, t.val_accuracy, t.arch_key)
     return list(pairs.values())
@@ -241,9 +248,12 @@ def score_plot(view: RunView, path: Path) -> Path | None:
     if len(pairs) >= 5:
         fig, ax = plt.subplots(figsize=(5.5, 4))
         ax.scatter([p[0] for p in pairs], [p[1] for p in pairs], s=20)
-        ax.set_xlabel("score (proxy, higher is better)")
-        ax.set_ylabel("validation accuracy (trained)")
-        ax.set_title(f"score against trained accuracy: Kendall tau {kendall(pairs):.2f} (n={len(pairs)})")
+        proxy = any(t.score is not None for t in view.trials) or any(c.get("score") is not None
+                                                                     for c in view.confirmation)
+        ax.set_xlabel("score (proxy, higher is better)" if proxy else "validation accuracy during the search")
+        ax.set_ylabel("validation accuracy (retrained)")
+        ax.set_title(f"{'score' if proxy else 'search'} against retrained accuracy: "
+                     f"Kendall tau {kendall(pairs):.2f} (n={len(pairs)})", fontsize=10)
         ax.grid(alpha=0.3)
         return save_figure(fig, path)
     metric = "score" if any(t.score is not None for t in view.trials) else "val_accuracy"

@@ -187,3 +187,18 @@ def test_legacy_smash_run(tmp_path: Path) -> None:
     assert {p.name for p in (run / "plots").glob("*.png")} >= {"search_curve.png", "scores.png", "arch.png"}
     assert archs[0].key() in table_rows(text, "## Pick")[0][0]
     assert re.search(r"\| strategy \| smash \|", text)
+
+
+def test_low_fidelity_pairs_without_proxy_scores(tmp_path: Path) -> None:
+    """A train-evaluator run: no scores; its confirmation (more epochs) pairs with the search-time accuracy."""
+    run = contract_run(tmp_path, confirm=6)
+    doc = json.loads((run / "results.json").read_text())
+    for t in doc["trials"]:
+        t["result"]["score"] = None
+        t["result"]["val_accuracy"] = 0.3 + 0.01 * t["number"]
+    for c in doc["confirmation"]:
+        c["score"] = None
+        c["val_accuracy"] = 0.9 - 0.01 * next(t["number"] for t in doc["trials"] if t["arch_key"] == c["arch_key"])
+    (run / "results.json").write_text(json.dumps(doc))
+    pairs = score_pairs(load_run(run))
+    assert len(pairs) == 6 and kendall(pairs) == pytest.approx(-1.0)  # fabricated: exactly reversed
