@@ -99,7 +99,11 @@ def load_run(run_dir: str | Path) -> RunView:
         raise ValueError(f"{str(path)!r} is not a run directory (no {' or '.join(MARKERS[:2])}); "
                          "pass runs/NAME as written by nas search")
     results = _read_json(path / RESULTS_FILE)
-    config = _config(results, _read_json(path / CONFIG_FILE))
+    doc = _read_json(path / CONFIG_FILE)
+    if doc is not None and doc.get("command") == "train":
+        raise ValueError(f"{str(path)!r} is a nas train run (metrics.json holds its epochs); nas report reads "
+                         "search runs")
+    config = _config(results, doc)
     view = RunView(path, config, [])
     if results is not None:
         view.best = results.get("best") if isinstance(results.get("best"), dict) else None
@@ -243,6 +247,27 @@ def _count(trials: list[Trial]) -> dict[str, int]:
     for t in trials:
         out[t.state] = out.get(t.state, 0) + 1
     return out
+
+
+def train_run(run_dir: Path) -> dict[str, Any] | None:
+    """A `nas train` run's summary for `nas runs` (None for other directories): command, whether its
+    final result exists, its accuracies and epochs."""
+    doc = _read_json(run_dir / CONFIG_FILE)
+    if doc is None or doc.get("command") != "train":
+        return None
+    metrics = _read_json(run_dir / "metrics.json") or {}
+    result = metrics.get("result") if isinstance(metrics.get("result"), dict) else None
+    epochs = metrics.get("epochs") if isinstance(metrics.get("epochs"), list) else []
+    train = doc.get("train") if isinstance(doc.get("train"), dict) else {}
+    spec = doc.get("dataset", {}).get("spec") if isinstance(doc.get("dataset"), dict) else None
+    args = ["nas", "train", "--arch", str(doc.get("arch")), *(["--dataset", str(spec)] if spec else []),
+            *(["--epochs", str(train["epochs"])] if isinstance(train.get("epochs"), int) else [])]
+    last_val = next((e.get("val_accuracy") for e in reversed(epochs) if isinstance(e, dict)), None)
+    return {"command": " ".join(args), "done": result is not None,
+            "failed": result is not None and result.get("state") == "failed",
+            "error": (result or {}).get("error"), "epochs_done": len(epochs), "epochs": train.get("epochs"),
+            "val_accuracy": _num((result or {}).get("val_accuracy")) if result else _num(last_val),
+            "test_accuracy": _num((result or {}).get("test_accuracy"))}
 
 
 # --- derived views the report and `nas runs` share ---------------------------------------------------
