@@ -70,7 +70,7 @@ def curve(view: RunView, metric: str) -> dict[str, np.ndarray]:
     only), and its time (wall seconds, or the evaluator's cumulative cost for a table)."""
     counted = sorted((t for t in view.trials if t.state in COUNTED), key=lambda t: t.number)
     value = np.array([_get(t, metric) for t in counted], dtype=float)
-    ok = np.array([t.state == "complete" for t in counted]) & np.isfinite(value)
+    ok = np.array([t.state == "complete" for t in counted], dtype=bool) & np.isfinite(value)
     best = np.fmax.accumulate(np.where(ok, value, -np.inf)) if len(value) else value
     best[~np.isfinite(best)] = np.nan
     simulated = str(view.config.get("evaluator", "")).startswith("tabular")

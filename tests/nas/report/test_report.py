@@ -202,3 +202,13 @@ def test_low_fidelity_pairs_without_proxy_scores(tmp_path: Path) -> None:
     (run / "results.json").write_text(json.dumps(doc))
     pairs = score_pairs(load_run(run))
     assert len(pairs) == 6 and kendall(pairs) == pytest.approx(-1.0)  # fabricated: exactly reversed
+
+
+def test_run_that_just_started(tmp_path: Path) -> None:
+    """config.json only (a search before its first trial ends): a partial report, no plots to make."""
+    run = tmp_path / "new"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"command": "search", "search": {"trials": 4, "space": "dense"}}))
+    text = write_report(run).read_text()
+    assert "Partial report" in text and "0 of 4 trials" in text
+    assert not list((run / "plots").glob("*.png")) if (run / "plots").exists() else True
