@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "docs" / "tutorial.md"
 TINY = [  # (pattern, replacement): the tutorial's settings -> seconds of CPU
-    (r"npz:\.\./shared/data/cifar10_subset\.npz", "'synthetic?subset=120&resolution=8&classes=4'"),
+    (r"'?npz:\.\./shared/data/cifar10_subset\.npz(\?[^'\s]*)?'?", "'synthetic?subset=120&resolution=8&classes=4'"),
     (r"--trials \d+", "--trials 2"),
     (r"--epochs \d+", "--epochs 1"),
     (r"--max-latency-ms [\d.]+", "--max-latency-ms 1000"),  # tiny networks on a busy CI machine
@@ -58,8 +58,8 @@ def run_bash_line(line: str) -> None:
 def test_tutorial_blocks_are_found() -> None:
     found = blocks(TUTORIAL.read_text())
     assert sum(kind == "bash" for kind, _ in found) >= 6 and any(kind == "python" for kind, _ in found)
-    assert tiny("--dataset npz:../shared/data/cifar10_subset.npz --trials 20") == \
-        "--dataset 'synthetic?subset=120&resolution=8&classes=4' --trials 2"
+    for data in ("npz:../shared/data/cifar10_subset.npz", "'npz:../shared/data/cifar10_subset.npz?subset=2000'"):
+        assert tiny(f"--dataset {data} --trials 20") == "--dataset 'synthetic?subset=120&resolution=8&classes=4' --trials 2"
 
 
 def test_tutorial_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
