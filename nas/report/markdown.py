@@ -47,11 +47,14 @@ def write_report(run_dir: str | Path, compare: Sequence[str | Path] = ()) -> Pat
             if view.multi_objective or view.constrained else None,
             "score against trained accuracy": plots.score_plot(view, out / "scores.png"),
             "architecture": _draw_pick(view, out / "arch.png")}
-    if others:
-        made["comparison"] = plots.search_curve([view, *others], out / "compare.png")
+    made["comparison"] = plots.search_curve([view, *others], out / "compare.png") if others else None
+    for name in ("search_curve", "pareto", "scores", "arch", "compare"):  # none left from an earlier report
+        if (out / f"{name}.png") not in made.values():
+            (out / f"{name}.png").unlink(missing_ok=True)
     lines = [f"# Search report: {view.name}", ""]
     if not view.finished or state in ("running", "interrupted", "failed"):
-        lines += [f"> **Partial report**: the run is {state}{f' ({reason})' if reason else ''}; this shows the "
+        said = {"running": "is still running", "interrupted": "was interrupted", "failed": "failed"}.get(state, state)
+        lines += [f"> **Partial report**: the run {said}{f' ({reason})' if reason else ''}; this shows the "
                   f"{view.n_trials} of {view.planned_trials or '?'} trials that exist so far.", ""]
     lines += _summary(view, state)
     lines += _pick(view)

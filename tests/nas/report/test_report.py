@@ -147,6 +147,8 @@ def test_compare_overlays_runs(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert str(a / "plots" / "compare.png") in out["plots"]
     check_png(a / "plots" / "compare.png")
     assert "plots/compare.png" in (a / "report.md").read_text()
+    write_report(a)  # a report without --compare leaves no stale comparison behind
+    assert not (a / "plots" / "compare.png").exists() and "compare.png" not in (a / "report.md").read_text()
 
 
 @pytest.mark.parametrize("make", ["missing", "empty", "file"])
