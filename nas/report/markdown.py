@@ -45,7 +45,7 @@ def write_report(run_dir: str | Path, compare: Sequence[str | Path] = ()) -> Pat
     made = {"search curve": plots.search_curve([view], out / "search_curve.png"),
             "accuracy against cost": plots.pareto_plot(view, out / "pareto.png")
             if view.multi_objective or view.constrained else None,
-            "score against trained accuracy": plots.score_plot(view, out / "scores.png"),
+            "scores": plots.score_plot(view, out / "scores.png"),
             "architecture": _draw_pick(view, out / "arch.png")}
     made["comparison"] = plots.search_curve([view, *others], out / "compare.png") if others else None
     for name in ("search_curve", "pareto", "scores", "arch", "compare"):  # none left from an earlier report

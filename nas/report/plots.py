@@ -270,5 +270,5 @@ def score_plot(view: RunView, path: Path) -> Path | None:
     name = "score (higher is better)" if metric == "score" else "validation accuracy"
     ax.set_xlabel(name)
     ax.set_ylabel("architectures")
-    ax.set_title(f"distribution of {name.split(' (')[0]}s ({len(values)} trials)")
+    ax.set_title(f"distribution of {'scores' if metric == 'score' else 'validation accuracy'} ({len(values)} trials)")
     return save_figure(fig, path)
