@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from nas.errors import UserError
 
-COMMANDS = ("describe", "space", "train", "search", "worker", "export")
+COMMANDS = ("describe", "space", "train", "search", "worker", "export", "report", "runs")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for run records
     try:
         return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:

@@ -17,6 +17,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--input-size", type=int, default=32, help="input height = width (default 32)")
     p.add_argument("--in-channels", type=int, default=3, help="input channels (default 3)")
     p.add_argument("--num-classes", type=int, default=10, help="classes (default 10)")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the architecture (one row per stage) to FILE.png")
     add_common(p)
     p.set_defaults(func=run)
 
@@ -42,6 +43,13 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer")
     arch = load_arch(args.arch)
     info = describe_arch(arch, args.num_classes, args.in_channels, args.input_size)
+    if args.plot:
+        from nas.report.archplot import draw_arch
+
+        if not args.plot.lower().endswith(".png"):
+            raise ValueError(f"--plot {args.plot}: give a .png file name")
+        title = args.arch.removeprefix("preset:") if args.arch.startswith("preset:") else None
+        info["plot"] = str(draw_arch(arch, args.plot, title=title))
     if args.json:
         print_json(info)
         return 0

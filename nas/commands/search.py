@@ -146,7 +146,30 @@ def _remove_if_empty(run_dir: Path) -> None:
 
 
 def execute(search: Any, args: argparse.Namespace, worker_info: dict[str, Any] | None = None) -> int:
-    """Run the loop with a progress bar, write results.json and print the summary."""
+    """Run the loop with a progress bar, write results.json and report.md and print the summary;
+    the process is recorded in the run directory (`nas.runstate.track`) so `nas runs` sees it."""
+    from nas.runstate import track
+
+    if search.run_dir is None:
+        return _execute(search, args, worker_info, {})
+    with track(search.run_dir, (worker_info or {}).get("role", "search"), getattr(args, "argv", None)) as proc:
+        code = _execute(search, args, worker_info, proc)
+    report(search.run_dir, args.command)  # after the process record says how it ended
+    return code
+
+
+def report(run_dir: Path, command: str) -> None:
+    """report.md and plots; a report that cannot be drawn never fails the search."""
+    from nas.report import write_report
+
+    try:
+        write_report(run_dir)
+    except Exception as e:
+        print(f"nas {command}: warning: no report ({type(e).__name__}: {e})", file=sys.stderr)
+
+
+def _execute(search: Any, args: argparse.Namespace, worker_info: dict[str, Any] | None,
+             proc: dict[str, Any]) -> int:
     from tqdm import tqdm
 
     from nas.search import SearchAborted, finalize, run_trials
@@ -165,6 +188,7 @@ def execute(search: Any, args: argparse.Namespace, worker_info: dict[str, Any] |
     except SearchAborted as e:
         bar.close()
         print(f"nas {args.command}: error: {e}", file=sys.stderr)
+        proc.update(state="failed", error=str(e))
         return 1
     finally:
         bar.close()

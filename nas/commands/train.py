@@ -84,14 +84,17 @@ def run(args: argparse.Namespace) -> int:
     log(f"{args.arch}: {params:,} params" + (f", {flops:,} MACs" if flops is not None else "") + f"; run {run_dir}")
     (run_dir / "arch.json").write_text(arch.to_json() + "\n", encoding="utf-8")
     write_json(run_dir / "config.json", _config(args, arch, spec, data, config))
-    try:
-        result = train(model, data, config, on_stats=lambda history: write_json(  # per epoch: a crash keeps them
-            run_dir / "metrics.json", {"epochs": [vars(h) for h in history], "result": None}))
-    except TrainingDiverged as e:
-        failed = Result(params=params, flops=flops, state="failed", error=str(e))
-        write_json(run_dir / "metrics.json", {"epochs": [], "result": failed.to_dict()})
-        raise UserError(str(e)) from None
-    save_state_dict(run_dir / "weights.pt", model.state_dict())
+    from nas.runstate import track
+
+    with track(run_dir, "train", getattr(args, "argv", None)):  # nas runs tells running from killed
+        try:
+            result = train(model, data, config, on_stats=lambda history: write_json(  # per epoch: a crash keeps them
+                run_dir / "metrics.json", {"epochs": [vars(h) for h in history], "result": None}))
+        except TrainingDiverged as e:
+            failed = Result(params=params, flops=flops, state="failed", error=str(e))
+            write_json(run_dir / "metrics.json", {"epochs": [], "result": failed.to_dict()})
+            raise UserError(str(e)) from None
+        save_state_dict(run_dir / "weights.pt", model.state_dict())
     final = Result(val_accuracy=result.val_accuracy, test_accuracy=result.test_accuracy, params=params, flops=flops,
                    cost_s=result.train_seconds, extra={"device": result.device, "epochs": config.epochs})
     write_json(run_dir / "metrics.json", {"epochs": [vars(h) for h in result.history], "result": final.to_dict(),

@@ -155,6 +155,11 @@ class TabularEvaluator:
                                  "set percent=true")
         return values
 
+    def column(self, key: str) -> np.ndarray:
+        """A copy of a loaded column by role (`val`, `test`, `cost`, ...; accuracies as fractions):
+        reports draw the table's own random-search reference from it. `KeyError` if not loaded."""
+        return self._data[key].copy()
+
     # --- queries ---------------------------------------------------------------------------
     def _row(self, arch: Architecture) -> _Row:
         edges = self.space.edges(arch)

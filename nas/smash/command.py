@@ -41,8 +41,13 @@ def run_smash_command(args: argparse.Namespace) -> int:
         run_dir = make_run_dir(args.runs_dir or "runs", args.name, "dense-smash")
         write_json(run_dir / "config.json", {"strategy": "smash", "settings": settings,
                                              "resolved": jsonable(asdict(config))})
-    data = load_dataset(settings["dataset"], seed=settings["seed"])
-    summary = run_smash(data, config, run_dir, quiet=args.quiet)
+    from nas.commands.search import report
+    from nas.runstate import track
+
+    with track(run_dir, "search", getattr(args, "argv", None)):  # so nas runs tells a running search from a killed one
+        data = load_dataset(settings["dataset"], seed=settings["seed"])
+        summary = run_smash(data, config, run_dir, quiet=args.quiet)
+    report(run_dir, args.command)
     if args.json:
         print_json(summary)
     else:

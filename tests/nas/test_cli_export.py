@@ -108,7 +108,7 @@ def test_export_a_train_run(capsys: pytest.CaptureFixture, tmp_path: Path) -> No
     assert code == 0, err
     assert not (out / "stale.txt").exists() and (out / "model.py").is_file()
     assert sorted(p.name for p in run_dir.iterdir()) == ["arch.json", "config.json", "export", "metrics.json",
-                                                         "weights.pt"]
+                                                         "procs", "weights.pt"]
     code, _, err = run(capsys, "export", str(run_dir), "--num-classes", "3", "--quiet")
     assert "config.json" in error_line(code, err)
     (run_dir / "weights.pt").unlink()

@@ -59,7 +59,8 @@ def test_train_json_and_run_directory(capsys: pytest.CaptureFixture, tmp_path: P
     assert info["val_accuracy"] == saved_accuracy(Path(info["run_dir"]), "val")
     run_dir = Path(info["run_dir"])
     assert run_dir == tmp_path / "runs" / "t"
-    assert sorted(p.name for p in run_dir.iterdir()) == ["arch.json", "config.json", "metrics.json", "weights.pt"]
+    files = ["arch.json", "config.json", "metrics.json", "procs", "weights.pt"]  # procs/: nas runs reads it
+    assert sorted(p.name for p in run_dir.iterdir()) == files
     arch = load_arch(str(run_dir / "arch.json"))
     assert arch == load_arch(str(arch_file))
     model = default_space("dense").build(arch, 4, 3, 8)
