@@ -1,5 +1,6 @@
-"""`--strategy NAME`: the STRATEGIES registry. Every strategy is an Optuna sampler, so all of them
-run through the same ask/tell loop (`nas.search.runner`), storage, resume and workers.
+"""`--strategy NAME`: the STRATEGIES registry. Every strategy runs through the same ask/tell loop
+(`nas.search.runner`), storage, resume and workers: an Optuna sampler over the space's `suggest`,
+or a proposer (SMASH's) that hands the loop architectures itself.
 
 Register your own: `STRATEGIES.register("mine", Strategy("mine", make_sampler, about="..."))`
 where `make_sampler(ctx: StrategyContext) -> optuna.samplers.BaseSampler`.
@@ -53,6 +54,10 @@ class Strategy:
     about: str = ""
     multi_objective: bool = True
     enforces_constraints: bool = False
+    # proposers that are not an Optuna sampler over `space.suggest`: `make_proposer(search)` returns an
+    # object with `propose(trial) -> Architecture | None` (None: nothing left to propose)
+    make_proposer: Callable[[Any], Any] | None = None
+    supernet: str | None = None  # the supernet the pipeline fits before proposing
 
     def sampler(self, ctx: StrategyContext) -> optuna.samplers.BaseSampler:
         if ctx.n_objectives > 1 and not self.multi_objective:
@@ -103,12 +108,14 @@ for _strategy in (
     register_strategy(_strategy)
 
 
-def _smash_has_no_sampler(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
-    raise ValueError("smash trains a supernet and scores with it instead of sampling trials; "
-                     "run it as nas search --strategy smash (dense space, no --evaluator)")
+def _smash_proposer(search: Any) -> Any:
+    from nas.supernets.smash.strategy import SmashProposer
+
+    return SmashProposer(search.space, search.config.smash, search.config.trials, search.study)
 
 
-# Registered so its name lists and validates with the others; `nas search` runs it through
-# nas.smash (fit the supernet, then score), not through the Optuna loop.
-register_strategy(Strategy("smash", _smash_has_no_sampler, about="SMASH: HyperNet supernet, then scoring",
-                           multi_objective=False))
+# SMASH fits its supernet first (the pipeline does that for a `supernet` strategy), then proposes
+# sampled architectures and hill-climbs around the best scored; its sampler only seeds the study.
+register_strategy(Strategy("smash", lambda c: optuna.samplers.RandomSampler(seed=c.seed),
+                           about="SMASH: fit the HyperNet supernet, score samples, hill-climb around the best",
+                           multi_objective=False, make_proposer=_smash_proposer, supernet="smash"))

@@ -1,0 +1,63 @@
+"""What `nas search` and `nas worker` share: torch threads, running a `Search` with a progress bar,
+printing its summary and choosing the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from nas.cli import print_json
+
+
+def set_threads(value: str, config: Any) -> None:
+    """Torch's intra-op threads (oversubscribed threads make small CPU models many times slower);
+    a table lookup needs no torch."""
+    if config.evaluator.startswith("tabular") and not config.confirm:
+        return
+    import torch
+
+    from nas.hardware import resolve_threads
+
+    torch.set_num_threads(resolve_threads(value))
+
+
+def execute(search: Any, args: argparse.Namespace, confirm: bool = True) -> int:
+    """Run the remaining stages with a progress bar, print the summary; the exit code."""
+    from tqdm import tqdm
+
+    from nas.search import SearchAborted
+    from nas.search.summary import summary_lines
+
+    n = search.config.trials
+    bar = tqdm(total=n, desc=f"search {search.config.strategy}", unit="trial", file=sys.stderr, disable=args.quiet,
+               dynamic_ncols=True)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.n = min(done, total)
+        bar.refresh()
+
+    try:
+        summary = search.run(timeout=args.timeout, confirm=confirm, progress=progress)
+    except SearchAborted as e:
+        print(f"nas {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    if args.json:
+        print_json(summary)
+    elif not args.quiet or summary["best"] is not None:
+        print("\n".join(summary_lines(summary)))
+    if not summary["complete"] and not confirm:
+        print(f"nas {args.command}: trials done; the confirmation stage is left to nas search (or nas search "
+              f"--resume {summary['run_dir']})", file=sys.stderr)
+        return 0
+    if not summary["complete"]:
+        print(f"nas {args.command}: stopped by --timeout during {summary['stopped_during']}; continue with "
+              f"nas search --resume {summary['run_dir']}", file=sys.stderr)
+        return 0
+    if summary["best"] is None and confirm:
+        print(f"nas {args.command}: no feasible architecture among {summary['n_trials']} trials"
+              f"{' (every one broke a hard limit)' if summary['counts'].get('infeasible') else ''}", file=sys.stderr)
+        return 1
+    return 0
