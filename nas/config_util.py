@@ -36,6 +36,8 @@ def strict_from_dict(cls: type[T], data: Any, what: str) -> T:
 def parse_value(kind: Any, text: str) -> Any:
     """Command-line text as a value of the type of a field's default (`bool` reads true/false/1/0/
     yes/no; `None` defaults read as numbers when they look like one)."""
+    if isinstance(kind, tuple):  # a comma-separated list of the first element's type
+        return tuple(parse_value(kind[0] if kind else str, t.strip()) for t in text.split(",") if t.strip())
     if isinstance(kind, bool) or kind is bool:
         if text.lower() not in WORDS:
             raise ValueError(f"{text!r} is not true or false")
@@ -61,6 +63,8 @@ def typed_options(cls: type, raw: dict[str, str], where: str, exclude: tuple[str
         if key not in known:
             raise ValueError(f"unknown {where} option {key!r}; known: {', '.join(sorted(known))}")
         default = known[key].default
+        if default is dataclasses.MISSING and known[key].default_factory is not dataclasses.MISSING:
+            default = known[key].default_factory()
         try:
             out[key] = parse_value(default, text.strip())
         except ValueError:

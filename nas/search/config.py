@@ -58,6 +58,8 @@ class SearchConfig:
     smash: SmashConfig = field(default_factory=SmashConfig)
 
     def __post_init__(self) -> None:
+        if isinstance(self.trials, int) and self.trials < 1:
+            raise ValueError(f"--trials must be at least 1 (one trial = one architecture evaluated), got {self.trials}")
         for name in ("trials", "epochs", "supernet_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -34,11 +34,26 @@ def derive_seed(seed: int, *salt: Any) -> int:
 
 
 def resolve_space(spec: str) -> Any:
+    """`NAME | module:attr`, optionally with `?key=value&...` options of the space's config dataclass
+    (e.g. `dense?max_params=300000&widths=8,16`)."""
+    import dataclasses
+    from urllib.parse import parse_qsl
+
+    from nas.config_util import typed_options
+
     try:
         from search_spaces.plugins import resolve_space as resolve
     except ImportError:  # before the plug-in module exists, registered names only
         from search_spaces.base import default_space as resolve
-    return resolve(spec)
+    name, sep, query = spec.partition("?")
+    space = resolve(name)
+    if not sep:
+        return space
+    config = getattr(space, "config", None)
+    if not dataclasses.is_dataclass(config):
+        raise ValueError(f"space {name!r} takes no ?options (it has no config dataclass)")
+    options = typed_options(type(config), dict(parse_qsl(query, keep_blank_values=True)), f"space {name}")
+    return type(space)(dataclasses.replace(config, **options))
 
 
 def open_storage_for(config: SearchConfig, run_dir: Path | None) -> optuna.storages.BaseStorage | None:
