@@ -30,8 +30,8 @@ OUT = ROOT / "bench" / "results" / "ground_truth.jsonl"
 
 
 def sampled_archs(n: int, seed: int = 2026) -> list:
-    from nas.smash.supernet import smash_config
     from search_spaces.dense import DenseSpace, DenseSpaceConfig
+    from search_spaces.dense import smash_subspace as smash_config
 
     space = DenseSpace(smash_config(DenseSpaceConfig()))
     rng = np.random.default_rng(seed)

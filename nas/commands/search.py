@@ -21,7 +21,8 @@ from nas.errors import UserError
 
 # Flags that define a search (a resumed run keeps its own): their defaults are SearchConfig's.
 CONFIG_FLAGS = ("space", "evaluator", "strategy", "seed", "dataset", "epochs", "objectives", "max_latency_ms",
-                "max_params", "pruner", "storage", "confirm", "confirm_epochs", "confirm_seed", "supernet_steps")
+                "max_params", "pruner", "storage", "confirm", "confirm_epochs", "confirm_seed", "confirm_train",
+                "supernet_steps")
 RESUME_FLAGS = ("trials", "timeout", "device", "threads", "json", "quiet")
 
 
@@ -49,6 +50,8 @@ def add_parser(sub: Any) -> None:
                         "for proxy evaluators such as smash, 1 for train, 0 for tabular)")
     p.add_argument("--confirm-epochs", type=int, help="epochs of each confirmation run (default --epochs)")
     p.add_argument("--confirm-seed", type=int, help="seed of the confirmation runs (default --seed + 1)")
+    p.add_argument("--confirm-train", metavar="SPEC", help="train?option=value&...: the confirmation's training "
+                                                           "recipe (default: the train evaluator's, else nas train's)")
     p.add_argument("--objectives", help="comma-separated: accuracy first, then any of latency_ms, params, flops "
                                         "(default accuracy)")
     p.add_argument("--max-latency-ms", type=float, help="hard limit: slower architectures are infeasible")

@@ -53,6 +53,8 @@ class SearchConfig:
     confirm: int | None = None
     confirm_epochs: int | None = None
     confirm_seed: int | None = None
+    confirm_train: str | None = None  # train?option=value&...: the confirmation's recipe (default: the evaluator's
+    # when it is train, else TrainConfig's defaults); its epochs and seed come from confirm_epochs / confirm_seed
     supernet_steps: int = SmashConfig.steps  # minibatches of supernet training (every supernet strategy)
     device: str = "cpu"  # a torch device string (the command line resolves auto)
     smash: SmashConfig = field(default_factory=SmashConfig)
@@ -79,12 +81,17 @@ class SearchConfig:
             raise ValueError(f"--confirm must be 0 or more, got {confirm}")
         if self.confirm_epochs is not None and self.confirm_epochs < 1:
             raise ValueError(f"--confirm-epochs must be a positive integer, got {self.confirm_epochs}")
+        train = self.confirm_train if self.confirm_train is not None else (
+            evaluator if evaluator_name(evaluator) == "train" else "train")
+        if evaluator_name(train) != "train" or (train != "train" and not train.startswith("train?")):
+            raise ValueError(f"--confirm-train {train!r}: use train?option=value&... (TrainConfig's options)")
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise ValueError(f"device {self.device!r}: use cpu or cuda[:N]")
         set_ = object.__setattr__
         set_(self, "strategy", strategy)
         set_(self, "evaluator", evaluator)
         set_(self, "confirm", confirm)
+        set_(self, "confirm_train", train)
         set_(self, "confirm_epochs", self.confirm_epochs or self.epochs)
         set_(self, "confirm_seed", self.seed + 1 if self.confirm_seed is None else self.confirm_seed)
         # the supernet's steps and seed have one source each: --supernet-steps and --seed

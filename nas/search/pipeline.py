@@ -229,15 +229,15 @@ class Search:
         return False if entries is None else entries
 
     def recipe(self) -> Any:
-        """How confirmation trains: the train evaluator's options when that is the evaluator, else the
-        default recipe; `confirm_epochs`, `confirm_seed`, the run's device."""
+        """How confirmation trains: `confirm_train`'s options (the train evaluator's by default),
+        `confirm_epochs`, `confirm_seed`, the run's device."""
         from urllib.parse import parse_qsl
 
         from nas.config_util import typed_options
         from nas.training import TrainConfig
 
         options: dict[str, Any] = {}
-        spec = self.config.evaluator
+        spec = self.config.confirm_train or "train"
         if spec.startswith("train?"):
             options = typed_options(TrainConfig, dict(parse_qsl(spec[len("train?"):])), "train evaluator",
                                     exclude=("epochs", "quiet"))
