@@ -29,13 +29,14 @@ def execute(search: Any, args: argparse.Namespace, confirm: bool = True) -> int:
     from nas.search import SearchAborted
     from nas.search.summary import summary_lines
 
-    n = search.config.trials
-    bar = tqdm(total=n, desc=f"search {search.config.strategy}", unit="trial", file=sys.stderr, disable=args.quiet,
-               dynamic_ncols=True)
+    bars: list[Any] = []  # made on the first trial, so a supernet's own bar comes first
 
     def progress(stage: str, done: int, total: int) -> None:
-        bar.n = min(done, total)
-        bar.refresh()
+        if not bars:
+            bars.append(tqdm(total=total, desc=f"search {search.config.strategy}", unit="trial", file=sys.stderr,
+                             disable=args.quiet, dynamic_ncols=True))
+        bars[0].n = min(done, total)
+        bars[0].refresh()
 
     try:
         summary = search.run(timeout=args.timeout, confirm=confirm, progress=progress)
@@ -43,7 +44,8 @@ def execute(search: Any, args: argparse.Namespace, confirm: bool = True) -> int:
         print(f"nas {args.command}: error: {e}", file=sys.stderr)
         return 1
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     if args.json:
         print_json(summary)
     elif not args.quiet or summary["best"] is not None:
