@@ -64,12 +64,12 @@ class Search:
 
     def __init__(self, config: SearchConfig, run_dir: Path | None, *, storage: Any = None, create: bool = True,
                  sampler_seed: int | None = None, quiet: bool = False, evaluator: Any = None,
-                 worker_info: dict[str, Any] | None = None) -> None:
+                 worker_info: dict[str, Any] | None = None, space: Any = None) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.config, self.run_dir, self.quiet = config, run_dir, quiet
         self.worker_info = worker_info or {}
         self.strategy = STRATEGIES.get(config.strategy)
-        space = resolve_space(config.space)
+        space = resolve_space(config.space) if space is None else space
         if config.strategy == "smash" or config.evaluator.split(":", 1)[0] == "smash":
             from nas.evaluators.supernet import smash_space
 
