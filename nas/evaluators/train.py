@@ -40,11 +40,10 @@ class TrainEvaluator:
         return self._data
 
     def _build(self, arch: Architecture) -> Any:
-        import torch
+        from nas.build import seeded_model
 
-        torch.manual_seed(self.config.seed)  # the same initial weights for the same arch, every time
-        d = self.data
-        return self.space.build(arch, d.num_classes, d.in_channels, d.input_size)
+        d = self.data  # the same initial weights for the same arch, every time
+        return seeded_model(self.space, arch, d.num_classes, d.in_channels, d.input_size, self.config.seed)
 
     def evaluate(self, arch: Architecture, fidelity: int | None = None,
                  on_epoch: EpochCallback | None = None) -> Result:

@@ -41,12 +41,9 @@ def ranked(trials: list[FrozenTrial], objectives: Objectives) -> list[FrozenTria
 
 
 def seeded_model(space: Any, arch: Architecture, data: Any, seed: int) -> Any:
-    """`space.build` with initial weights from `seed` alone (the caller's RNG is left alone)."""
-    import torch
+    from nas.build import seeded_model as build
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return space.build(arch, data.num_classes, data.in_channels, data.input_size)
+    return build(space, arch, data.num_classes, data.in_channels, data.input_size, seed)
 
 
 def confirm(trials: list[FrozenTrial], objectives: Objectives, k: int, space: Any, data: Any, recipe: TrainConfig,
