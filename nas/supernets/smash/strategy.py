@@ -38,7 +38,6 @@ class SmashProposer:
 
     def propose(self, trial: optuna.Trial) -> Architecture | None:
         """The architecture of the lowest free slot (None when every slot is held)."""
-        storage = self.study._storage  # noqa: SLF001  (user attributes of a running trial: no public setter)
         while True:
             held = self._held(exclude=trial.number)
             free = [s for s in range(self.trials) if s not in held]
@@ -48,11 +47,11 @@ class SmashProposer:
             if slot >= self.sampled and not self._earlier_done(slot):
                 time.sleep(self.poll_s)
                 continue
-            storage.set_trial_user_attr(trial._trial_id, "slot", slot)  # noqa: SLF001
+            trial.set_user_attr("slot", slot)
             if slot in self._held(exclude=trial.number, below=trial.number):  # another process took it first
                 continue
             arch = self._arch(slot)
-            storage.set_trial_user_attr(trial._trial_id, "phase", self.phase(slot))  # noqa: SLF001
+            trial.set_user_attr("phase", self.phase(slot))
             return arch
 
     # --- replaying the slots ----------------------------------------------------------------------
