@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -76,26 +74,9 @@ def make_evaluator(spec: str, ctx: EvalContext) -> Any:
 
 
 def _from_import(spec: str, ctx: EvalContext) -> Any:
-    module_name, _, attr = spec.rpartition(":")
-    try:
-        if module_name.endswith(".py") or "/" in module_name:
-            path = Path(module_name).expanduser()
-            if not path.is_file():
-                raise FileNotFoundError(f"no such file {module_name!r}")
-            unique = f"_nas_evaluator_{path.stem}"
-            loader = importlib.util.spec_from_file_location(unique, path)
-            assert loader is not None and loader.loader is not None
-            module = importlib.util.module_from_spec(loader)
-            sys.modules[unique] = module
-            loader.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except Exception as e:
-        first = (str(e).splitlines() or [""])[0]
-        raise ValueError(f"evaluator {spec!r}: cannot import {module_name}: {type(e).__name__}: {first}") from None
-    if not hasattr(module, attr):
-        raise ValueError(f"evaluator {spec!r}: {module_name} has no attribute {attr!r}")
-    obj = getattr(module, attr)
+    from search_spaces.plugins import import_attr
+
+    obj = import_attr(spec, "evaluator", "my_pkg.evals:make")
     evaluator = obj if hasattr(obj, "evaluate") and not isinstance(obj, type) else obj(ctx)
     if not callable(getattr(evaluator, "evaluate", None)) or not callable(getattr(evaluator, "test", None)):
         raise ValueError(f"evaluator {spec!r} gave a {type(evaluator).__name__}, which lacks evaluate() or test()")
