@@ -66,8 +66,9 @@ class SupernetEvaluator:
             self.space = smash_space(resolve_space(self.config.space))
             d = self.data
             smash = Smash(self.space, d.num_classes, d.in_channels, self.config.smash)
-            smash.load_state_dict(torch.load(self.run_dir / SUPERNET_FILE, weights_only=True)["model"])
-            self._smash = smash
+            state = torch.load(self.run_dir / SUPERNET_FILE, weights_only=True, map_location="cpu")
+            smash.load_state_dict(state["model"])
+            self._smash = smash.to(getattr(self.config, "device", "cpu"))
         return self._smash
 
     def evaluate(self, arch: Architecture, fidelity: int | None = None,

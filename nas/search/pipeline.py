@@ -198,7 +198,7 @@ class Search:
         if fitted is not None:
             return {**fitted, "done": True}
         data = self.data
-        smash = Smash(self.space, data.num_classes, data.in_channels, self.config.smash)
+        smash = Smash(self.space, data.num_classes, data.in_channels, self.config.smash).to(self.config.device)
         summary = smash.fit(data, self.run_dir / SUPERNET_FILE, quiet=self.quiet, deadline=deadline)
         if summary["steps"] < self.config.smash.steps:
             return {**summary, "done": False}

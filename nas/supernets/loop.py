@@ -37,7 +37,7 @@ def fit_steps(module: nn.Module, config: TrainConfig, steps: int, step_fn: StepF
     sched = make_schedule(opt, config, steps)
     step, losses, seconds = 0, [], 0.0
     if checkpoint is not None and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=True)
+        saved = torch.load(checkpoint, weights_only=True, map_location="cpu")
         module.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["schedule"])
@@ -97,4 +97,4 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def read_losses(path: Path) -> list[float]:
     """The per-step losses a checkpoint holds."""
-    return list(torch.load(path, weights_only=True)["losses"])
+    return list(torch.load(path, weights_only=True, map_location="cpu")["losses"])

@@ -35,6 +35,11 @@ class Smash(nn.Module):
         self.choice_counts: dict[str, list[int]] = {}  # the "even" sampler's memory
         self._naswot_weights: dict[SmashConfig, float] = {}  # per scoring setting, for these weights
 
+    @property
+    def device(self) -> torch.device:
+        """Where the supernet lives (`.to(device)` moves it; batches follow)."""
+        return self.net.stem.device
+
     def forward(self, x: torch.Tensor, arch: Architecture, noise: torch.Tensor | None = None) -> torch.Tensor:
         geno = self.space.parse(arch)
         return self.net(x, geno, self.hyper(geno, noise))
@@ -67,7 +72,7 @@ class Smash(nn.Module):
             self.choice_counts = dict(extra.get("choice_counts", {}))
 
         out = fit_steps(self, recipe, cfg.steps, step,
-                        lambda: data.batches("train", cfg.batch_size, train=True, generator=gen),
+                        lambda: data.batches("train", cfg.batch_size, train=True, generator=gen, device=self.device),
                         checkpoint=checkpoint, checkpoint_every=cfg.checkpoint_every,
                         state=lambda: {"rng": rng.bit_generator.state, "torch_rng": gen.get_state(),
                                        "choice_counts": self.choice_counts, "config": asdict(cfg)},
@@ -162,7 +167,7 @@ class Smash(nn.Module):
                 m.reset()
                 m.calibrating = True
             try:
-                for k, (x, _) in enumerate(data.batches("train", cfg.batch_size * 2)):
+                for k, (x, _) in enumerate(data.batches("train", cfg.batch_size * 2, device=self.device)):
                     if k >= cfg.calibration_batches:
                         break
                     self.net(x, geno, weights)
@@ -171,7 +176,7 @@ class Smash(nn.Module):
                     m.calibrating = False
         else:
             self.net.train()  # BatchNorm normalises with the statistics of the scoring batch itself
-        x, y = next(iter(data.batches("val", cfg.score_images)))  # one batch: the first score_images images
+        x, y = next(iter(data.batches("val", cfg.score_images, device=self.device)))  # one batch: the first score_images images
         self.net.kernel = kernel
         try:
             probs = F.softmax(self.net(x, geno, weights), 1)
