@@ -21,7 +21,9 @@ def count(space: Any, arch: Architecture, model: Any, num_classes: int, in_chann
           input_size: int) -> tuple[int, int | None]:
     """(params, MACs): from the space's static `shape` when it has one, else params counted on the
     module and MACs unknown (None)."""
-    if hasattr(space, "shape"):
+    from search_spaces.capabilities import has
+
+    if has(space, "shape"):
         shape = space.shape(arch, num_classes, in_channels, input_size)
         return int(shape.params), int(shape.macs)
     return sum(p.numel() for p in model.parameters()), None

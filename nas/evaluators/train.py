@@ -86,11 +86,12 @@ class TrainEvaluator:
                       flops=self._macs(arch), extra={"dataset": self.dataset, "epochs": self.config.epochs})
 
     def _macs(self, arch: Architecture) -> int | None:
-        shape = getattr(self.space, "shape", None)
-        if shape is None:
+        from search_spaces.capabilities import has
+
+        if not has(self.space, "shape"):
             return None
         d = self.data
-        return int(shape(arch, d.num_classes, d.in_channels, d.input_size).macs)
+        return int(self.space.shape(arch, d.num_classes, d.in_channels, d.input_size).macs)
 
     def _latency(self, model: Any) -> tuple[float, dict[str, Any]]:
         """Median ms of a batch-1 forward pass after warm-up (device, threads and batch recorded)."""

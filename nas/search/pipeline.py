@@ -106,7 +106,7 @@ class Search:
         cls(config, None, quiet=True, storage=optuna.storages.InMemoryStorage())  # checks space, strategy, evaluator
         if config.storage is not None:
             open_storage_for(config, None)
-        data = None if init_only and not config.supernet else _data_block(config)  # a missing dataset too
+        data = _data_block(config)  # a dataset that cannot be loaded fails here too
         run_dir = make_run_dir(runs_dir, name, f"{config.space.split('?')[0]}-{config.strategy}")
         try:
             config = SearchConfig.from_dict({**config.to_dict(), "study_name": run_dir.name})

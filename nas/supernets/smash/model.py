@@ -176,7 +176,8 @@ class Smash(nn.Module):
                     m.calibrating = False
         else:
             self.net.train()  # BatchNorm normalises with the statistics of the scoring batch itself
-        x, y = next(iter(data.batches("val", cfg.score_images, device=self.device)))  # one batch: the first score_images images
+        # one batch: the first score_images images
+        x, y = next(iter(data.batches("val", cfg.score_images, device=self.device)))
         self.net.kernel = kernel
         try:
             probs = F.softmax(self.net(x, geno, weights), 1)
