@@ -33,7 +33,7 @@ def execute(search: Any, args: argparse.Namespace, confirm: bool = True) -> int:
 
     def progress(stage: str, done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(total=total, desc=f"search {search.config.strategy}", unit="trial", file=sys.stderr,
+            bars.append(tqdm(total=total, desc=f"search {search.config.strategy_name}", unit="trial", file=sys.stderr,
                              disable=args.quiet, dynamic_ncols=True))
         bars[0].n = min(done, total)
         bars[0].refresh()

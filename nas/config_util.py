@@ -71,3 +71,29 @@ def typed_options(cls: type, raw: dict[str, str], where: str, exclude: tuple[str
             kind = "number" if default is None else type(default).__name__
             raise ValueError(f"{where} option {key}={text!r} is not a {kind}") from None
     return out
+
+
+def split_spec(text: str) -> tuple[str, str, dict[str, str]]:
+    """`NAME[:ARG][?key=value&...]` -> (name, arg, raw options). The one grammar of --space,
+    --strategy and --evaluator (--dataset's reader, `nas.data.spec`, also allows '?' inside paths)."""
+    from urllib.parse import parse_qsl
+
+    head, sep, query = text.strip().partition("?")
+    name, _, arg = head.partition(":")
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key in options:
+            raise ValueError(f"{name}: option {key!r} is given twice")
+        options[key] = value
+    if sep and not options:
+        raise ValueError(f"{text!r}: write options as {name}?key=value&...")
+    return name.strip(), arg, options
+
+
+def options_of(cls: type | None, name: str, raw: dict[str, str], kind: str) -> Any:
+    """An instance of the options dataclass `cls` from `raw` text options (defaults without any)."""
+    if cls is None:
+        if raw:
+            raise ValueError(f"{kind} {name} takes no options (got {', '.join(sorted(raw))})")
+        return None
+    return cls(**typed_options(cls, raw, f"{kind} {name}"))

@@ -72,7 +72,8 @@ class SearchConfig:
         if strategy is None:
             plain_dense = self.space.split("?", 1)[0] == "dense"
             strategy = "smash" if plain_dense and self.evaluator is None else DEFAULT_STRATEGY
-        evaluator = self.evaluator if self.evaluator is not None else ("smash" if strategy == "smash" else "train")
+        evaluator = self.evaluator if self.evaluator is not None else (
+            "smash" if strategy.split("?", 1)[0] == "smash" else "train")
         confirm = self.confirm
         if confirm is None:
             name = evaluator_name(evaluator)
@@ -97,14 +98,18 @@ class SearchConfig:
         # the supernet's steps and seed have one source each: --supernet-steps and --seed
         set_(self, "smash", replace(self.smash, steps=self.supernet_steps, seed=self.seed))
         from nas.search.pruners import PRUNERS
-        from nas.search.strategies import STRATEGIES
+        from nas.search.strategies import strategy_of
 
-        STRATEGIES.get(strategy)  # unknown -> close matches
+        strategy_of(strategy)  # unknown -> close matches; bad options -> what is known
         PRUNERS.get(self.pruner)
         set_(self, "objectives", self.objective_set.metrics)
         if self.pruner != "none" and len(self.objectives) > 1:
             raise ValueError("--pruner applies to single-objective searches (Optuna does not prune multi-objective "
                              "studies); drop --pruner or use one objective")
+
+    @property
+    def strategy_name(self) -> str:
+        return (self.strategy or "").split("?", 1)[0]
 
     @property
     def proxy(self) -> bool:
@@ -114,8 +119,8 @@ class SearchConfig:
     @property
     def supernet(self) -> str | None:
         """The supernet this run fits itself: its strategy's, or the smash evaluator's without a RUN_DIR."""
-        if self.strategy in SUPERNET_STRATEGIES:
-            return self.strategy
+        if self.strategy_name in SUPERNET_STRATEGIES:
+            return self.strategy_name
         if self.evaluator in SUPERNET_STRATEGIES:
             return self.evaluator
         return None

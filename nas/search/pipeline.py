@@ -44,7 +44,7 @@ from nas.search.session import (
     resolve_space,
     trial_record,
 )
-from nas.search.strategies import STRATEGIES, StrategyContext
+from nas.search.strategies import StrategyContext, strategy_of
 from search_spaces.base import Architecture
 
 FINAL_TEST_ATTR = "final_test"
@@ -68,9 +68,9 @@ class Search:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.config, self.run_dir, self.quiet = config, run_dir, quiet
         self.worker_info = worker_info or {}
-        self.strategy = STRATEGIES.get(config.strategy)
+        self.strategy, strategy_options = strategy_of(config.strategy)
         space = resolve_space(config.space) if space is None else space
-        if config.strategy == "smash" or config.evaluator.split(":", 1)[0] == "smash":
+        if config.strategy_name == "smash" or config.evaluator.split(":", 1)[0] == "smash":
             from nas.evaluators.supernet import smash_space
 
             space = smash_space(space)  # SMASH's supernet covers the sub-space with every 1x1 conv present
@@ -86,7 +86,7 @@ class Search:
         self.proxy = bool(getattr(evaluator, "proxy", False))
         self.objectives: Objectives = objectives.scored() if self.proxy else objectives
         sampler = self.strategy.sampler(StrategyContext(space, self.sampler_seed, len(self.objectives.metrics),
-                                                        self.objectives.has_limits))
+                                                        self.objectives.has_limits, strategy_options))
         if storage is None and (run_dir is not None or config.storage is not None):
             storage = open_storage_for(config, run_dir)
         pruner = make_pruner(config.pruner, int(getattr(evaluator, "epochs", config.epochs)))
@@ -107,7 +107,7 @@ class Search:
         if config.storage is not None:
             open_storage_for(config, None)
         data = _data_block(config)  # a dataset that cannot be loaded fails here too
-        run_dir = make_run_dir(runs_dir, name, f"{config.space.split('?')[0]}-{config.strategy}")
+        run_dir = make_run_dir(runs_dir, name, f"{config.space.split('?')[0]}-{config.strategy_name}")
         try:
             config = SearchConfig.from_dict({**config.to_dict(), "study_name": run_dir.name})
             search = cls(config, run_dir, quiet=quiet)

@@ -36,6 +36,7 @@ class StrategyContext:
     seed: int | None
     n_objectives: int = 1
     constrained: bool = False  # hard limits are set: pass `trial_constraint` where the sampler takes it
+    options: Any = None  # the strategy's options dataclass, from --strategy NAME?key=value
 
     @property
     def constraints_func(self) -> Callable[[FrozenTrial], Sequence[float]] | None:
@@ -58,8 +59,13 @@ class Strategy:
     # object with `propose(trial) -> Architecture | None` (None: nothing left to propose)
     make_proposer: Callable[[Any], Any] | None = None
     supernet: str | None = None  # the supernet the pipeline fits before proposing
+    options: type | None = None  # a dataclass of its settings: --strategy NAME?key=value&... (typed, checked)
 
     def sampler(self, ctx: StrategyContext) -> optuna.samplers.BaseSampler:
+        if ctx.options is None and self.options is not None:
+            from dataclasses import replace
+
+            ctx = replace(ctx, options=self.options())
         if ctx.n_objectives > 1 and not self.multi_objective:
             raise ValueError(f"strategy {self.name} is single-objective; for several --objectives use "
                              f"{', '.join(n for n in STRATEGIES if STRATEGIES.get(n).multi_objective)}")
@@ -74,6 +80,38 @@ STRATEGIES: Registry[Strategy] = Registry("strategy")
 def register_strategy(strategy: Strategy) -> Strategy:
     STRATEGIES.register(strategy.name, strategy)
     return strategy
+
+
+@dataclass(frozen=True)
+class EvolutionOptions:
+    population: int = 10
+    tournament: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.tournament <= self.population:
+            raise ValueError("evolution needs 1 <= tournament <= population")
+
+
+@dataclass(frozen=True)
+class TPEOptions:
+    multivariate: bool = True
+    n_startup_trials: int = 10
+
+
+@dataclass(frozen=True)
+class NSGA2Options:
+    population_size: int = 50
+
+
+def strategy_of(spec: str) -> tuple[Strategy, Any]:
+    """The registered strategy `spec` names and its parsed options (`ValueError` with one line)."""
+    from nas.config_util import options_of, split_spec
+
+    name, arg, raw = split_spec(spec)
+    if arg:
+        raise ValueError(f"--strategy {spec!r}: strategies take options as NAME?key=value, not NAME:ARG")
+    strategy = STRATEGIES.get(name)
+    return strategy, options_of(strategy.options, name, raw, "strategy")
 
 
 def _cmaes(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
@@ -91,13 +129,17 @@ def _cmaes(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
 
 for _strategy in (
     Strategy("random", lambda c: optuna.samplers.RandomSampler(seed=c.seed), "uniform random parameters"),
-    Strategy("evolution", lambda c: EvolutionSampler(c.space, population=10, tournament=3, seed=c.seed),
-             "regularized evolution: population 10, tournament 3, the space's mutate", multi_objective=False),
-    Strategy("tpe", lambda c: optuna.samplers.TPESampler(multivariate=True, seed=c.seed,
+    Strategy("evolution", lambda c: EvolutionSampler(c.space, population=c.options.population,
+                                                     tournament=c.options.tournament, seed=c.seed),
+             "regularized evolution: population 10, tournament 3, the space's mutate", multi_objective=False,
+             options=EvolutionOptions),
+    Strategy("tpe", lambda c: optuna.samplers.TPESampler(multivariate=c.options.multivariate,
+                                                         n_startup_trials=c.options.n_startup_trials, seed=c.seed,
                                                          constraints_func=c.constraints_func),
-             "multivariate TPE", enforces_constraints=True),
-    Strategy("nsga2", lambda c: optuna.samplers.NSGAIISampler(seed=c.seed, constraints_func=c.constraints_func),
-             "NSGA-II (population 50)", enforces_constraints=True),
+             "multivariate TPE", enforces_constraints=True, options=TPEOptions),
+    Strategy("nsga2", lambda c: optuna.samplers.NSGAIISampler(population_size=c.options.population_size, seed=c.seed,
+                                                              constraints_func=c.constraints_func),
+             "NSGA-II (population 50)", enforces_constraints=True, options=NSGA2Options),
     Strategy("gp", lambda c: optuna.samplers.GPSampler(seed=c.seed, constraints_func=c.constraints_func,
                                                       warn_independent_sampling=False),
              "Gaussian-process Bayesian optimisation", enforces_constraints=True),

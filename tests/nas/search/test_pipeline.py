@@ -156,6 +156,9 @@ def test_a_bad_dataset_fails_before_any_run_directory(dataset: str, tmp_path: Pa
     (["--space", "dense?bogus=1"], "unknown space dense option"),
     (["--confirm", "-1"], "--confirm"),
     (["--timeout", "0"], "--timeout"),
+    (["--strategy", "tpe?bogus=1"], "unknown strategy tpe option 'bogus'"),
+    (["--strategy", "random?seed=1"], "strategy random takes no options"),
+    (["--strategy", "evolution?population=2&tournament=3"], "tournament <= population"),
 ])
 def test_bad_flags_exit_2_with_one_line(argv: list[str], needle: str, tmp_path: Path,
                                         capsys: pytest.CaptureFixture) -> None:
@@ -191,3 +194,12 @@ def test_config_file_reruns_a_run_and_help_shows_the_true_defaults(table: Path, 
     d = SearchConfig()
     assert f"(default {d.trials})" in text and f"(default {d.epochs})" in text and d.strategy == "smash"
     assert f"(default {d.supernet_steps})" in text and d.confirm == 2 and d.evaluator == "smash"
+
+
+def test_strategy_options_reach_the_sampler(table: Path) -> None:
+    from nas.evaluators.tabular import TabularEvaluator
+
+    search = Search.in_memory(SearchConfig(space="nb201", evaluator="tabular", strategy="evolution?population=4"
+                                           "&tournament=2", trials=6), evaluator=TabularEvaluator(table))
+    assert (search.study.sampler.population, search.study.sampler.tournament) == (4, 2)
+    assert search.evaluate().evaluated >= 1
