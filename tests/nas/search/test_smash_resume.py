@@ -62,7 +62,9 @@ def test_killed_during_scoring(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     before = {t.user_attrs["arch_key"]: t.user_attrs["result"] for t in counted_trials(run)}
     out = resume(run, capsys)
     check_finished(run, out)
-    assert out["counts"]["failed"] == 1  # the trial the kill interrupted: failed as stale, its slot proposed again
+    # the trial the kill interrupted (none if it struck between two trials) is failed as stale and its
+    # slot proposed again: every slot is held by exactly one counted trial (check_finished)
+    assert out["counts"]["failed"] <= 1
     after = {t.user_attrs["arch_key"]: t.user_attrs["result"] for t in counted_trials(run)}
     assert all(after[k] == v for k, v in before.items())  # scores kept, not recomputed
 
