@@ -291,7 +291,8 @@ class Search:
             "objectives": list(self.objectives.metrics), "best": best,
             "confirmation": [{k: v for k, v in e.items() if k != "arch"} for e in confirmation] if confirmation
             else None,
-            "supernet": None if supernet is None else {k: v for k, v in supernet.items() if k != "done"}}
+            "supernet": None if supernet is None else {k: v for k, v in supernet.items() if k != "done"},
+            "pareto_front": None}
         if self.objectives.multi:
             summary["pareto_front"] = [{"trial": t.number, "arch_key": t.user_attrs.get("arch_key"),
                                         **{m: int(v) if m in ("params", "flops") else v

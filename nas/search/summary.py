@@ -30,7 +30,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             out.append(f"           {'  '.join(extras)}")
         if best.get("weights"):
             out.append(f"files      {summary['run_dir']}/arch.json  {summary['run_dir']}/{best['weights']}")
-    if "pareto_front" in summary:
+    if summary.get("pareto_front") is not None:
         metrics = summary["objectives"]
         out.append(f"pareto front ({len(summary['pareto_front'])} architectures):")
         out.append("  trial  arch              " + "  ".join(f"{m:>12}" for m in metrics))
