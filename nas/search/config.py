@@ -74,6 +74,9 @@ class SearchConfig:
             strategy = "smash" if plain_dense and self.evaluator is None else DEFAULT_STRATEGY
         evaluator = self.evaluator if self.evaluator is not None else (
             "smash" if strategy.split("?", 1)[0] == "smash" else "train")
+        if strategy.split("?", 1)[0] in SUPERNET_STRATEGIES and evaluator_name(evaluator) != strategy.split("?", 1)[0]:
+            raise ValueError(f"--strategy {strategy} proposes from its supernet's scores: use --evaluator smash (the "
+                             "default) or smash:RUN_DIR; to train every proposal use another strategy")
         confirm = self.confirm
         if confirm is None:
             name = evaluator_name(evaluator)
@@ -118,12 +121,9 @@ class SearchConfig:
 
     @property
     def supernet(self) -> str | None:
-        """The supernet this run fits itself: its strategy's, or the smash evaluator's without a RUN_DIR."""
-        if self.strategy_name in SUPERNET_STRATEGIES:
-            return self.strategy_name
-        if self.evaluator in SUPERNET_STRATEGIES:
-            return self.evaluator
-        return None
+        """The supernet this run fits itself: the smash evaluator's without a RUN_DIR (the smash
+        strategy's default), whatever the strategy."""
+        return self.evaluator if self.evaluator in SUPERNET_STRATEGIES else None
 
     @property
     def objective_set(self) -> Objectives:

@@ -147,6 +147,7 @@ def test_a_bad_dataset_fails_before_any_run_directory(dataset: str, tmp_path: Pa
 
 @pytest.mark.parametrize("argv, needle", [
     (["--strategy", "smash", "--space", "nb201"], "dense space"),
+    (["--strategy", "smash", "--evaluator", "train"], "use --evaluator smash"),
     (["--supernet-steps", "0"], "positive"),
     (["--strategy", "smsh"], "did you mean smash"),
     (["--smash", "parametrization=mip"], "unknown --smash option"),
@@ -203,3 +204,16 @@ def test_strategy_options_reach_the_sampler(table: Path) -> None:
                                            "&tournament=2", trials=6), evaluator=TabularEvaluator(table))
     assert (search.study.sampler.population, search.study.sampler.tournament) == (4, 2)
     assert search.evaluate().evaluated >= 1
+
+
+def test_another_strategy_scores_with_a_fitted_smash_run(tmp_path: Path) -> None:
+    Search.create(smash_config(trials=4, confirm=0), tmp_path, "fit", quiet=True).run()
+    own = {t.user_attrs["arch_key"]: t.user_attrs["result"]["score"] for t in study_of(tmp_path / "fit").get_trials()}
+    config = SearchConfig(space=SPACE, dataset=DATA, strategy="random", evaluator=f"smash:{tmp_path / 'fit'}",
+                          trials=6, confirm=0, seed=5)
+    out = Search.create(config, tmp_path, "reuse", quiet=True).run()
+    assert out["supernet"] is None and out["n_trials"] == 6 and not (tmp_path / "reuse" / "supernet.pt").exists()
+    assert out["objectives"] == ["score"] and out["best"]["score"] is not None
+    for t in study_of(tmp_path / "reuse").get_trials():  # the same supernet gives the same score
+        key = t.user_attrs["arch_key"]
+        assert key not in own or own[key] == t.user_attrs["result"]["score"]
