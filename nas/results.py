@@ -43,10 +43,9 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown result field(s) {sorted(unknown)}")
-        return cls(**data)
+        from nas.config_util import strict_from_dict
+
+        return strict_from_dict(cls, data, "result field")
 
 
 # Called once per epoch with (epoch, val_accuracy); may raise optuna.TrialPruned to stop early.
