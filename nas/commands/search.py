@@ -105,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"best": None, "n_trials": 0, "run_dir": str(search.run_dir)})
         elif not args.quiet:
-            print(f"created {search.run_dir}; start workers with: nas worker {search.run_dir}")
+            first = f"nas search --resume {search.run_dir} (it fits the supernet first), then " \
+                if search.config.supernet else ""
+            print(f"created {search.run_dir}; start {first}workers with: nas worker {search.run_dir}")
         return 0
     return execute(search, args)
 
