@@ -42,8 +42,8 @@ TABLES = {"cifar10_subset.npz": OUT, "imagenette_32.npz": ROOT / "bench" / "resu
 
 
 def sampled_archs(n: int, seed: int = 2026) -> list:
-    from nas.smash.supernet import smash_config
     from search_spaces.dense import DenseSpace, DenseSpaceConfig
+    from search_spaces.dense import smash_subspace as smash_config
 
     space = DenseSpace(smash_config(DenseSpaceConfig()))
     rng = np.random.default_rng(seed)

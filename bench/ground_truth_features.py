@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ground_truth import OUT, load_table  # noqa: E402
-from nas.smash.supernet import smash_config  # noqa: E402
 from predictors.metrics import kendall_tau  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 from search_spaces.dense import DenseSpace, DenseSpaceConfig  # noqa: E402
+from search_spaces.dense import smash_subspace as smash_config  # noqa: E402
 
 FEATURES = ("nodes", "mean width", "mean fan-in", "outputs", "pre-activation share", "concat share")
 

@@ -1,5 +1,5 @@
 """Search strategies on the NAS-Bench-201 CIFAR-10 table: the registered strategies, run through the
-same loop as `nas search` (`nas.search.open_search` + `run_trials`, in-memory storage).
+same pipeline as `nas search` (`nas.search.Search.in_memory(config).evaluate()`).
 
 For each strategy and seed, one 200-trial search; 50 and 100 are its prefixes. At each budget the
 best architecture by validation accuracy (c10_valid, 200 epochs) among the counted trials so far is
@@ -54,14 +54,14 @@ def _init(table: str) -> None:
 
 
 def one_run(job: tuple[str, int, int]) -> dict[str, Any]:
-    from nas.search import SearchConfig, best_trial, is_counted, open_search, run_trials
+    from nas.search import Search, SearchConfig, best_trial, is_counted
     from search_spaces import Architecture
 
     strategy, seed, trials = job
     config = SearchConfig(space="nb201", evaluator="tabular", strategy=strategy, trials=trials, seed=seed)
-    search = open_search(config, None, evaluator=_evaluator)
+    search = Search.in_memory(config, evaluator=_evaluator)
     start = time.perf_counter()
-    stats = run_trials(search.study, search.space, _evaluator, trials, search.objectives)
+    stats = search.evaluate()  # the pipeline's propose -> evaluate stage, in an in-memory study
     seconds = time.perf_counter() - start
     counted = sorted((t for t in search.study.get_trials(deepcopy=False) if is_counted(t)), key=lambda t: t.number)
     assert len(counted) == trials

@@ -34,11 +34,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ground_truth import DEFAULT_DATA, OUT, load_table, train_one  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
-from nas.smash import Smash, SmashConfig  # noqa: E402
-from nas.smash.supernet import ActivationKernel, smash_config  # noqa: E402
+from nas.supernets.smash import Smash, SmashConfig  # noqa: E402
 from predictors.metrics import bootstrap_ci, kendall_tau, spearman, top_k_recall  # noqa: E402
+from predictors.zero_cost import ActivationKernel  # noqa: E402
 from search_spaces import Architecture, default_space  # noqa: E402
 from search_spaces.dense import DenseSpace, DenseSpaceConfig  # noqa: E402
+from search_spaces.dense import smash_subspace as smash_config  # noqa: E402
 
 # supernet variants: SmashConfig changes against the defaults (each one a training run)
 VARIANTS = {

@@ -36,11 +36,11 @@ sys.path.insert(0, str(ROOT))
 from bench.ground_truth import DEFAULT_DATA, OUT, load_table  # noqa: E402
 from bench.smash_correlation import zscore as z  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
-from nas.smash import Smash, SmashConfig  # noqa: E402
-from nas.smash.supernet import smash_config  # noqa: E402
+from nas.supernets.smash import Smash, SmashConfig  # noqa: E402
 from predictors.metrics import kendall_tau  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 from search_spaces.dense import DenseSpace, DenseSpaceConfig  # noqa: E402
+from search_spaces.dense import smash_subspace as smash_config  # noqa: E402
 
 SNAPSHOTS = (250, 375)
 # the default score's terms plus one more signal each, and a few larger sets

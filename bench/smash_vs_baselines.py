@@ -2,13 +2,13 @@
 
 On bench/ground_truth.py's protocol (CIFAR-10 subset at 16x16, 10 epochs): run a SMASH search
 with the default SmashConfig (supernet, score `--trials` random architectures + local search,
-retrain the top 2, pick by validation), timing all of it; retrain the pick from scratch with
+retrain the top 2, pick by validation: `nas.search.Search`), timing all of it; retrain the pick from scratch with
 `--seeds` seeds; train the parameter-matched ResNet and DenseNet-BC presets with the same seeds;
 and estimate random search at the same compute from the ground-truth table (its 60 seed-0 rows
 are uniform samples of the same space on the same protocol): budget B = SMASH's seconds / one
 candidate training (the mean of this run's trainings of the space's architectures: SMASH's
 retrained top 2 and the pick's seeds), best of B by validation, 10,000 draws.
-Test accuracy (3,000 images) decides. The run directory resumes: run_smash resumes, and finished
+Test accuracy (3,000 images) decides. The run directory resumes (`Search.resume`), and finished
 candidate trainings are kept in `candidates.jsonl`.
 
     python bench/smash_vs_baselines.py [--steps N] [--trials 500] [--seeds 3] [--workers 2] [--epochs 10]
@@ -22,7 +22,6 @@ import math
 import multiprocessing as mp
 import sys
 import time
-from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ground_truth import DEFAULT_DATA, OUT, load_table, train_one  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
-from nas.smash import SmashConfig  # noqa: E402
-from nas.smash.search import SmashSearchConfig, run_smash  # noqa: E402
-from nas.training import TrainConfig  # noqa: E402
+from nas.search import Search, SearchConfig  # noqa: E402
 from search_spaces import Architecture, default_space  # noqa: E402
 from search_spaces.dense.presets import preset_genotype  # noqa: E402
 
@@ -67,14 +64,15 @@ def main() -> None:
     proto["epochs"] = portable["epochs"] = args.epochs or proto["epochs"]
     data = load_dataset(proto["dataset"], seed=proto["data_seed"])
 
-    # 1. the SMASH search, timed end to end
-    smash_cfg = replace(SmashConfig(), seed=0)
-    if args.steps:
-        smash_cfg = replace(smash_cfg, steps=args.steps)
-    cfg = SmashSearchConfig(trials=args.trials, retrain_top=2, smash=smash_cfg,
-                            retrain=TrainConfig(epochs=proto["epochs"], batch_size=proto["batch_size"], lr=proto["lr"],
-                                                weight_decay=proto["weight_decay"], seed=0))
-    summary, smash_s, exact = timed_smash(data, cfg, args.run_dir)
+    # 1. the SMASH search, timed end to end (--trials sampled architectures plus the local search: the
+    # pipeline counts both, so it is given their sum; confirmation retrains with seed 0 as before)
+    assert proto["data_seed"] == 0, "the search splits the data with its own seed (0)"
+    extra = {"supernet_steps": args.steps} if args.steps else {}
+    local = SearchConfig().smash.local_rounds * SearchConfig().smash.local_top * SearchConfig().smash.local_mutations
+    cfg = SearchConfig(dataset=proto["dataset"], trials=args.trials + local, epochs=proto["epochs"], confirm=2,
+                       confirm_seed=0, confirm_train=f"train?batch_size={proto['batch_size']}&lr={proto['lr']}"
+                       f"&weight_decay={proto['weight_decay']}", **extra)
+    summary, smash_s, exact = timed_smash(cfg, args.run_dir)
     pick = Architecture.from_dict(summary["best"]["arch"])
 
     # 2. the pick and the parameter-matched presets, each trained from scratch with every seed
@@ -97,11 +95,12 @@ def main() -> None:
     # 3. random search at SMASH's compute, in candidate trainings measured on this machine, this run. A
     # candidate is an architecture of the space, so the unit averages this run's trainings of those (SMASH's
     # retrained top-k and the pick's seeds), not the presets (DenseNet-BC trains several times slower on CPU)
-    unit = float(np.mean([r["train_seconds"] for r in summary["retrained"]] + methods["SMASH pick"]["train_seconds"]))
+    retrained = [r["train_seconds"] for r in summary["confirmation"]]
+    unit = float(np.mean(retrained + methods["SMASH pick"]["train_seconds"]))
     budget = max(1, round(smash_s / unit))
-    report = {"protocol": portable, "threads": args.threads, "smash_config": json.loads(json.dumps(asdict(cfg))),
+    report = {"protocol": portable, "threads": args.threads, "smash_config": cfg.to_dict(),
               "smash": {"seconds": smash_s, "seconds_exact": exact, "supernet_seconds": summary["supernet"]
-                        ["train_seconds"], "retrain_seconds": [r["train_seconds"] for r in summary["retrained"]],
+                        ["train_seconds"], "retrain_seconds": [r["train_seconds"] for r in summary["confirmation"]],
                         "n_scored": summary["n_trials"], "pick": summary["best"]["arch"],
                         "search_test_accuracy": summary["best"]["test_accuracy"]},
               "candidate_seconds": unit,
@@ -121,19 +120,20 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
-def timed_smash(data, cfg: SmashSearchConfig, run_dir: Path) -> tuple[dict, float, bool]:
-    """run_smash and its seconds. A run finished in one go records its time in the run directory; a
-    resumed one only knows its recorded parts (supernet + retraining, not the scoring), a lower bound."""
+def timed_smash(cfg: SearchConfig, run_dir: Path) -> tuple[dict, float, bool]:
+    """The search (resumed when `run_dir` holds it) and its seconds. A run finished in one go records its
+    time in the run directory; a resumed one only knows its recorded parts (supernet + retraining, not
+    the scoring), a lower bound."""
     record = run_dir / "bench_smash.json"
-    config = json.loads(json.dumps(asdict(cfg)))
+    config = {k: v for k, v in cfg.to_dict().items() if k != "study_name"}
     if record.exists() and json.loads(record.read_text())["config"] != config:
         sys.exit(f"smash_vs_baselines: {run_dir} holds a search with another configuration; pass a new --run-dir")
-    fresh = not (run_dir / "supernet.pt").exists()  # nothing of the search itself done yet
-    run_dir.mkdir(parents=True, exist_ok=True)
+    fresh = not (run_dir / "config.json").exists()  # nothing of the search itself done yet
+    t0 = time.perf_counter()
+    search = Search.create(cfg, run_dir.parent, run_dir.name) if fresh else Search.resume(run_dir)
     if fresh:
         record.write_text(json.dumps({"config": config, "seconds": None}))
-    t0 = time.perf_counter()
-    summary = run_smash(data, cfg, run_dir, quiet=False)
+    summary = search.run()
     wall = time.perf_counter() - t0
     seen = json.loads(record.read_text()) if record.exists() else {"config": config, "seconds": None}
     if fresh:
@@ -141,7 +141,7 @@ def timed_smash(data, cfg: SmashSearchConfig, run_dir: Path) -> tuple[dict, floa
         record.write_text(json.dumps(seen))
     if seen["seconds"] is not None:
         return summary, seen["seconds"], True
-    parts = summary["supernet"]["train_seconds"] + sum(r["train_seconds"] for r in summary["retrained"])
+    parts = summary["supernet"]["train_seconds"] + sum(r["train_seconds"] for r in summary["confirmation"])
     print(f"smash_vs_baselines: {run_dir} was resumed, so SMASH's time ({max(wall, parts):.0f} s) is a lower "
           "bound; use a fresh --run-dir for an exact count", file=sys.stderr)
     return summary, max(wall, parts), False

@@ -17,6 +17,7 @@ class Result:
     """Accuracies are fractions in [0, 1]; `flops` are MACs; latency in ms (device, batch and
     threads recorded in `extra`); `cost_s` is the (possibly simulated) evaluation cost."""
 
+    score: float | None = None  # a proxy evaluator's (supernet, predictor): any real, higher is better
     val_accuracy: float | None = None
     test_accuracy: float | None = None
     params: int | None = None
@@ -30,6 +31,8 @@ class Result:
     def __post_init__(self) -> None:
         if self.state not in STATES:
             raise ValueError(f"result state {self.state!r} is unknown; use one of {STATES}")
+        if self.score is not None and not math.isfinite(self.score):
+            raise ValueError(f"score = {self.score} is not a finite number")
         for name in ("val_accuracy", "test_accuracy"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and 0.0 <= v <= 1.0):
@@ -40,10 +43,9 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown result field(s) {sorted(unknown)}")
-        return cls(**data)
+        from nas.config_util import strict_from_dict
+
+        return strict_from_dict(cls, data, "result field")
 
 
 # Called once per epoch with (epoch, val_accuracy); may raise optuna.TrialPruned to stop early.

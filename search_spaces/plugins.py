@@ -77,21 +77,29 @@ def as_space(obj: Any, where: str) -> Any:
 
 
 def _resolve_import(spec: str) -> Any:
+    obj = import_attr(spec, "space", "my_pkg.spaces:MySpace")
+    return _register(as_space(obj, f"space {spec!r}"), f"space {spec!r}")
+
+
+def import_attr(spec: str, kind: str, example: str = "my_pkg.module:attr") -> Any:
+    """The object `module:attr` or `path/to/file.py:attr` names (`attr` may be dotted): the one
+    importer of user code for spaces, evaluators and strategies. `ValueError` with one line, naming
+    `kind`, on any failure."""
     module_name, _, attr = spec.rpartition(":")
     if not module_name or not attr:
-        raise ValueError(f"space {spec!r}: write module:attr (e.g. my_pkg.spaces:MySpace) or path/to/file.py:attr")
-    module = _import(module_name, spec)
+        raise ValueError(f"{kind} {spec!r}: write module:attr (e.g. {example}) or path/to/file.py:attr")
+    module = _import(module_name, spec, kind)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             close = difflib.get_close_matches(part, [n for n in dir(obj) if not n.startswith("_")], n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"space {spec!r}: {module_name} has no attribute {attr!r}{hint}")
+            raise ValueError(f"{kind} {spec!r}: {module_name} has no attribute {attr!r}{hint}")
         obj = getattr(obj, part)
-    return _register(as_space(obj, f"space {spec!r}"), f"space {spec!r}")
+    return obj
 
 
-def _import(module_name: str, spec: str) -> Any:
+def _import(module_name: str, spec: str, kind: str = "space") -> Any:
     as_file = module_name.endswith(".py") or "/" in module_name or "\\" in module_name
     try:
         if not as_file:
@@ -99,7 +107,7 @@ def _import(module_name: str, spec: str) -> Any:
         path = Path(module_name).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"no such file {module_name!r}")
-        name = f"_densedag_space_{path.stem}"
+        name = f"_densedag_{kind}_{path.stem}"
         loader_spec = importlib.util.spec_from_file_location(name, path)
         if loader_spec is None or loader_spec.loader is None:
             raise ImportError(f"cannot load {module_name!r} as Python")
@@ -115,7 +123,7 @@ def _import(module_name: str, spec: str) -> Any:
         not_found = isinstance(e, ModuleNotFoundError) and e.name is not None and module_name.startswith(e.name)
         hint = " (is it installed or on PYTHONPATH? a file works too: path/to/file.py:attr)" if not_found else ""
         first = str(e).splitlines()[0] if str(e) else ""
-        raise ValueError(f"space {spec!r}: cannot import {module_name}: {type(e).__name__}: {first}{hint}") from None
+        raise ValueError(f"{kind} {spec!r}: cannot import {module_name}: {type(e).__name__}: {first}{hint}") from None
 
 
 def _register(space: Any, where: str) -> Any:

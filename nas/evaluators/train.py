@@ -40,11 +40,10 @@ class TrainEvaluator:
         return self._data
 
     def _build(self, arch: Architecture) -> Any:
-        import torch
+        from nas.build import seeded_model
 
-        torch.manual_seed(self.config.seed)  # the same initial weights for the same arch, every time
-        d = self.data
-        return self.space.build(arch, d.num_classes, d.in_channels, d.input_size)
+        d = self.data  # the same initial weights for the same arch, every time
+        return seeded_model(self.space, arch, d.num_classes, d.in_channels, d.input_size, self.config.seed)
 
     def evaluate(self, arch: Architecture, fidelity: int | None = None,
                  on_epoch: EpochCallback | None = None) -> Result:
@@ -87,11 +86,12 @@ class TrainEvaluator:
                       flops=self._macs(arch), extra={"dataset": self.dataset, "epochs": self.config.epochs})
 
     def _macs(self, arch: Architecture) -> int | None:
-        shape = getattr(self.space, "shape", None)
-        if shape is None:
+        from search_spaces.capabilities import has
+
+        if not has(self.space, "shape"):
             return None
         d = self.data
-        return int(shape(arch, d.num_classes, d.in_channels, d.input_size).macs)
+        return int(self.space.shape(arch, d.num_classes, d.in_channels, d.input_size).macs)
 
     def _latency(self, model: Any) -> tuple[float, dict[str, Any]]:
         """Median ms of a batch-1 forward pass after warm-up (device, threads and batch recorded)."""

@@ -1,5 +1,7 @@
-"""The search engine on Optuna: the adapter from any `SearchSpace` to a study, the STRATEGIES and
-EVALUATORS registries, the one ask/tell loop (`run_trials`), run directories, resume and workers.
+"""The search pipeline: `Search(config)` (create / resume / join, then `run()`) takes every strategy
+through fit-supernet -> propose -> evaluate -> confirm (`pipeline.py`); the adapter from any
+`SearchSpace` to Optuna, the STRATEGIES and EVALUATORS registries, the one ask/tell loop
+(`run_trials`), the run directory's records, resume and workers.
 
 Names load on first use (PEP 562), so `nas --help` and `nas.search.config` stay free of Optuna.
 """
@@ -11,7 +13,7 @@ from typing import Any
 
 _WHERE = {
     "arch_from_params": "adapter", "arch_of_trial": "adapter", "params_of": "adapter",
-    "DEFAULT_STRATEGY": "config", "SearchConfig": "config",
+    "DEFAULT_STRATEGY": "config", "SearchConfig": "config", "FORMAT_VERSION": "config",
     "EVALUATORS": "evaluators", "EvalContext": "evaluators", "make_evaluator": "evaluators",
     "register_evaluator": "evaluators",
     "EvolutionSampler": "evolution",
@@ -19,8 +21,8 @@ _WHERE = {
     "PRUNERS": "pruners", "make_pruner": "pruners",
     "LoopStats": "runner", "Runner": "runner", "SearchAborted": "runner", "is_counted": "runner",
     "run_trials": "runner",
-    "Search": "session", "best_trial": "session", "config_document": "session", "derive_seed": "session",
-    "finalize": "session", "open_search": "session", "read_config": "session",
+    "Search": "pipeline", "finalize": "pipeline", "open_search": "pipeline",
+    "best_trial": "session", "config_document": "session", "derive_seed": "session", "read_config": "session",
     "STRATEGIES": "strategies", "Strategy": "strategies", "StrategyContext": "strategies",
     "register_strategy": "strategies",
 }

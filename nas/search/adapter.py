@@ -43,10 +43,11 @@ def params_of(space: Any, arch: Architecture, near: Mapping[str, Any] | None = N
     tries every change of one categorical choice: enough for spaces whose `mutate` changes one
     choice and whose parameters are not conditional (NB201's edges, say).
     """
-    own = getattr(space, "params_of", None)
-    if callable(own):
+    from search_spaces.capabilities import has
+
+    if has(space, "params_of"):
         try:
-            return dict(own(arch))
+            return dict(space.params_of(arch))
         except ValueError:
             return None
     if near is None or distributions is None:

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from nas.config_util import typed_options
 from search_spaces.registry import Registry, unknown_name_message
 
 
@@ -37,12 +36,15 @@ class EvalContext:
     seed: int = 0
     needs_latency: bool = False
     quiet: bool = False
+    run_dir: Any = None  # the run's directory (where its own supernet lives), when it has one
+    config: Any = None  # the run's SearchConfig, when there is one
+    device: str = "cpu"
 
 
 EvaluatorFactory = Callable[[str, EvalContext], Any]
 EVALUATORS: Registry[EvaluatorFactory] = Registry("evaluator")
 # Names whose factories live in modules that register them when imported (later issues add them).
-PLUGIN_MODULES = {"smash": "nas.smash.evaluator", "predictor": "predictors.evaluator"}
+PLUGIN_MODULES = {"smash": "nas.evaluators.supernet", "predictor": "predictors.evaluator"}
 
 
 def register_evaluator(name: str, factory: EvaluatorFactory) -> EvaluatorFactory:
@@ -72,26 +74,9 @@ def make_evaluator(spec: str, ctx: EvalContext) -> Any:
 
 
 def _from_import(spec: str, ctx: EvalContext) -> Any:
-    module_name, _, attr = spec.rpartition(":")
-    try:
-        if module_name.endswith(".py") or "/" in module_name:
-            path = Path(module_name).expanduser()
-            if not path.is_file():
-                raise FileNotFoundError(f"no such file {module_name!r}")
-            unique = f"_nas_evaluator_{path.stem}"
-            loader = importlib.util.spec_from_file_location(unique, path)
-            assert loader is not None and loader.loader is not None
-            module = importlib.util.module_from_spec(loader)
-            sys.modules[unique] = module
-            loader.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except Exception as e:
-        first = (str(e).splitlines() or [""])[0]
-        raise ValueError(f"evaluator {spec!r}: cannot import {module_name}: {type(e).__name__}: {first}") from None
-    if not hasattr(module, attr):
-        raise ValueError(f"evaluator {spec!r}: {module_name} has no attribute {attr!r}")
-    obj = getattr(module, attr)
+    from search_spaces.plugins import import_attr
+
+    obj = import_attr(spec, "evaluator", "my_pkg.evals:make")
     evaluator = obj if hasattr(obj, "evaluate") and not isinstance(obj, type) else obj(ctx)
     if not callable(getattr(evaluator, "evaluate", None)) or not callable(getattr(evaluator, "test", None)):
         raise ValueError(f"evaluator {spec!r} gave a {type(evaluator).__name__}, which lacks evaluate() or test()")
@@ -113,34 +98,13 @@ def _train(arg: str, ctx: EvalContext) -> Any:
     query = arg.removeprefix("?")
     if arg and not arg.startswith("?"):
         raise ValueError(f"evaluator train takes options as train?name=value&..., not train:{arg}")
-    options = _typed_options(TrainConfig, dict(parse_qsl(query, keep_blank_values=True)), "train")
+    options = typed_options(TrainConfig, dict(parse_qsl(query, keep_blank_values=True)), "train evaluator",
+                            exclude=("epochs", "quiet"))
     options.setdefault("seed", ctx.seed)
+    options.setdefault("device", ctx.device)
     options["epochs"] = ctx.epochs
     options["quiet"] = True  # the search's own progress bar is enough
     return TrainEvaluator(ctx.space, ctx.dataset, TrainConfig(**options), measure_latency=ctx.needs_latency)
-
-
-def _typed_options(cls: type, raw: dict[str, str], where: str) -> dict[str, Any]:
-    known = {f.name: f for f in fields(cls) if f.name not in ("epochs", "quiet")}
-    out: dict[str, Any] = {}
-    for key, text in raw.items():
-        if key not in known:
-            raise ValueError(f"unknown {where} evaluator option {key!r}; known: {', '.join(sorted(known))}")
-        default = known[key].default
-        try:
-            if isinstance(default, bool):
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(text)
-                out[key] = text.lower() in ("true", "1")
-            elif isinstance(default, int):
-                out[key] = int(text)
-            elif isinstance(default, float) or default is None:
-                out[key] = float(text)
-            else:
-                out[key] = text
-        except ValueError:
-            raise ValueError(f"{where} evaluator option {key}={text!r} is not a {type(default).__name__}") from None
-    return out
 
 
 register_evaluator("tabular", _tabular)

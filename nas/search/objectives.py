@@ -16,7 +16,8 @@ from typing import Any
 from nas.results import Result
 from search_spaces.registry import unknown_name_message
 
-METRICS = {"val_accuracy": "maximize", "latency_ms": "minimize", "params": "minimize", "flops": "minimize"}
+METRICS = {"val_accuracy": "maximize", "score": "maximize", "latency_ms": "minimize", "params": "minimize",
+           "flops": "minimize"}
 ALIASES = {"accuracy": "val_accuracy", "acc": "val_accuracy", "latency": "latency_ms", "macs": "flops"}
 
 
@@ -29,8 +30,10 @@ class Objectives:
     max_params: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.metrics or self.metrics[0] != "val_accuracy":
+        if not self.metrics or self.metrics[0] not in ("val_accuracy", "score"):
             raise ValueError("the first objective must be accuracy, e.g. --objectives accuracy,latency_ms")
+        if "score" in self.metrics[1:]:
+            raise ValueError("score (a proxy evaluator's) can only be the first objective")
         if len(set(self.metrics)) != len(self.metrics):
             raise ValueError(f"--objectives lists a metric twice: {','.join(self.metrics)}")
         for m in self.metrics:
@@ -47,6 +50,16 @@ class Objectives:
         names = text.split(",") if isinstance(text, str) else list(text)
         metrics = tuple(ALIASES.get(n.strip(), n.strip()) for n in names if n.strip())
         return cls(metrics, max_latency_ms, max_params)
+
+    def scored(self) -> Objectives:
+        """The same objectives for a proxy evaluator: its score stands in for accuracy."""
+        from dataclasses import replace
+
+        return replace(self, metrics=("score", *self.metrics[1:]))
+
+    @property
+    def first(self) -> str:
+        return self.metrics[0]
 
     @property
     def directions(self) -> list[str]:

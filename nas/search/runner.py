@@ -60,6 +60,7 @@ class LoopStats:
     surplus: int = 0
     stale_failed: int = 0
     seconds: float = 0.0
+    timed_out: bool = False
 
 
 def is_counted(t: FrozenTrial) -> bool:
@@ -82,7 +83,8 @@ class Runner:
     def __init__(self, study: optuna.Study, space: Any, evaluator: Any, n_trials: int,
                  objectives: Objectives | None = None, prune: bool = False,
                  progress: Callable[[int], None] | None = None, poll_s: float = 0.5,
-                 worker_info: dict[str, Any] | None = None) -> None:
+                 worker_info: dict[str, Any] | None = None, proposer: Any = None,
+                 deadline: float | None = None) -> None:
         if n_trials < 1:
             raise ValueError(f"--trials must be at least 1, got {n_trials}")
         self.study, self.space, self.evaluator, self.n_trials = study, space, evaluator, n_trials
@@ -91,6 +93,7 @@ class Runner:
             raise ValueError("pruners apply to single-objective searches (Optuna does not prune multi-objective "
                              "studies); drop --pruner or use one objective")
         self.prune, self.progress, self.poll_s = prune, progress, poll_s
+        self.proposer, self.deadline = proposer, deadline  # deadline: a time.monotonic() value
         self.shared = is_shared(study)
         self.owner = {**owner(), **(worker_info or {})}
         self.stats = LoopStats()
@@ -111,6 +114,9 @@ class Runner:
                 self.progress(done)
             if done >= self.n_trials:
                 break
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.stats.timed_out = True  # a clean stop between trials: --resume continues
+                break
             if done + running >= self.n_trials:  # others' running trials may fill the study: wait for them
                 time.sleep(self.poll_s)
                 if time.monotonic() - last_stale_check > 10 * self.poll_s:
@@ -130,7 +136,7 @@ class Runner:
         storage, tid = self.study._storage, trial._trial_id
         storage.set_trial_user_attr(tid, "worker", self.owner)
         try:
-            arch = self.space.suggest(trial)
+            arch = self.space.suggest(trial) if self.proposer is None else self.proposer.propose(trial)
         except optuna.TrialPruned as e:  # the space rejects the parameters (e.g. over its max_params)
             storage.set_trial_user_attr(tid, "rejected", True)
             storage.set_trial_user_attr(tid, "error", f"rejected by the space: {e}")
@@ -138,6 +144,10 @@ class Runner:
             return
         except Exception as e:
             self._fail(trial, f"suggest failed: {type(e).__name__}: {e}")
+            return
+        if arch is None:  # the proposer has nothing left: other processes hold the remaining trials
+            self.stats.surplus += 1
+            self._fail(trial, SURPLUS_ERROR, count_failure=False)
             return
         key = arch.key()
         storage.set_trial_user_attr(tid, "arch", arch.to_dict())
@@ -188,8 +198,8 @@ class Runner:
         except Exception as e:  # the search goes on; the reason stays on the trial
             return Result(cost_s=time.perf_counter() - start, state="failed",
                           error=f"{type(e).__name__}: {str(e).strip()[:500]}")
-        if result.state == "complete" and result.val_accuracy is None:
-            result.state, result.error = "failed", "the evaluator reported no validation accuracy (NaN?)"
+        if result.state == "complete" and result.val_accuracy is None and result.score is None:
+            result.state, result.error = "failed", "the evaluator reported no validation accuracy or score (NaN?)"
         result.test_accuracy = None  # a search never sees test accuracy, whatever the evaluator hands back
         return result
 
@@ -271,6 +281,8 @@ def _plain(obj: Any) -> Any:
 
 def run_trials(study: optuna.Study, space: Any, evaluator: Any, n_trials: int, objectives: Objectives | None = None,
                *, prune: bool = False, progress: Callable[[int], None] | None = None,
-               worker_info: dict[str, Any] | None = None) -> LoopStats:
-    """Run trials until `study` holds `n_trials` counted ones; see `Runner`."""
-    return Runner(study, space, evaluator, n_trials, objectives, prune, progress, worker_info=worker_info).run()
+               worker_info: dict[str, Any] | None = None, proposer: Any = None,
+               deadline: float | None = None) -> LoopStats:
+    """Run trials until `study` holds `n_trials` counted ones (or `deadline` passes); see `Runner`."""
+    return Runner(study, space, evaluator, n_trials, objectives, prune, progress, worker_info=worker_info,
+                  proposer=proposer, deadline=deadline).run()

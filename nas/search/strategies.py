@@ -1,5 +1,6 @@
-"""`--strategy NAME`: the STRATEGIES registry. Every strategy is an Optuna sampler, so all of them
-run through the same ask/tell loop (`nas.search.runner`), storage, resume and workers.
+"""`--strategy NAME`: the STRATEGIES registry. Every strategy runs through the same ask/tell loop
+(`nas.search.runner`), storage, resume and workers: an Optuna sampler over the space's `suggest`,
+or a proposer (SMASH's) that hands the loop architectures itself.
 
 Register your own: `STRATEGIES.register("mine", Strategy("mine", make_sampler, about="..."))`
 where `make_sampler(ctx: StrategyContext) -> optuna.samplers.BaseSampler`.
@@ -35,6 +36,7 @@ class StrategyContext:
     seed: int | None
     n_objectives: int = 1
     constrained: bool = False  # hard limits are set: pass `trial_constraint` where the sampler takes it
+    options: Any = None  # the strategy's options dataclass, from --strategy NAME?key=value
 
     @property
     def constraints_func(self) -> Callable[[FrozenTrial], Sequence[float]] | None:
@@ -53,8 +55,17 @@ class Strategy:
     about: str = ""
     multi_objective: bool = True
     enforces_constraints: bool = False
+    # proposers that are not an Optuna sampler over `space.suggest`: `make_proposer(search)` returns an
+    # object with `propose(trial) -> Architecture | None` (None: nothing left to propose)
+    make_proposer: Callable[[Any], Any] | None = None
+    supernet: str | None = None  # the supernet the pipeline fits before proposing
+    options: type | None = None  # a dataclass of its settings: --strategy NAME?key=value&... (typed, checked)
 
     def sampler(self, ctx: StrategyContext) -> optuna.samplers.BaseSampler:
+        if ctx.options is None and self.options is not None:
+            from dataclasses import replace
+
+            ctx = replace(ctx, options=self.options())
         if ctx.n_objectives > 1 and not self.multi_objective:
             raise ValueError(f"strategy {self.name} is single-objective; for several --objectives use "
                              f"{', '.join(n for n in STRATEGIES if STRATEGIES.get(n).multi_objective)}")
@@ -69,6 +80,38 @@ STRATEGIES: Registry[Strategy] = Registry("strategy")
 def register_strategy(strategy: Strategy) -> Strategy:
     STRATEGIES.register(strategy.name, strategy)
     return strategy
+
+
+@dataclass(frozen=True)
+class EvolutionOptions:
+    population: int = 10
+    tournament: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.tournament <= self.population:
+            raise ValueError("evolution needs 1 <= tournament <= population")
+
+
+@dataclass(frozen=True)
+class TPEOptions:
+    multivariate: bool = True
+    n_startup_trials: int = 10
+
+
+@dataclass(frozen=True)
+class NSGA2Options:
+    population_size: int = 50
+
+
+def strategy_of(spec: str) -> tuple[Strategy, Any]:
+    """The registered strategy `spec` names and its parsed options (`ValueError` with one line)."""
+    from nas.config_util import options_of, split_spec
+
+    name, arg, raw = split_spec(spec)
+    if arg:
+        raise ValueError(f"--strategy {spec!r}: strategies take options as NAME?key=value, not NAME:ARG")
+    strategy = STRATEGIES.get(name)
+    return strategy, options_of(strategy.options, name, raw, "strategy")
 
 
 def _cmaes(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
@@ -86,13 +129,17 @@ def _cmaes(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
 
 for _strategy in (
     Strategy("random", lambda c: optuna.samplers.RandomSampler(seed=c.seed), "uniform random parameters"),
-    Strategy("evolution", lambda c: EvolutionSampler(c.space, population=10, tournament=3, seed=c.seed),
-             "regularized evolution: population 10, tournament 3, the space's mutate", multi_objective=False),
-    Strategy("tpe", lambda c: optuna.samplers.TPESampler(multivariate=True, seed=c.seed,
+    Strategy("evolution", lambda c: EvolutionSampler(c.space, population=c.options.population,
+                                                     tournament=c.options.tournament, seed=c.seed),
+             "regularized evolution: population 10, tournament 3, the space's mutate", multi_objective=False,
+             options=EvolutionOptions),
+    Strategy("tpe", lambda c: optuna.samplers.TPESampler(multivariate=c.options.multivariate,
+                                                         n_startup_trials=c.options.n_startup_trials, seed=c.seed,
                                                          constraints_func=c.constraints_func),
-             "multivariate TPE", enforces_constraints=True),
-    Strategy("nsga2", lambda c: optuna.samplers.NSGAIISampler(seed=c.seed, constraints_func=c.constraints_func),
-             "NSGA-II (population 50)", enforces_constraints=True),
+             "multivariate TPE", enforces_constraints=True, options=TPEOptions),
+    Strategy("nsga2", lambda c: optuna.samplers.NSGAIISampler(population_size=c.options.population_size, seed=c.seed,
+                                                              constraints_func=c.constraints_func),
+             "NSGA-II (population 50)", enforces_constraints=True, options=NSGA2Options),
     Strategy("gp", lambda c: optuna.samplers.GPSampler(seed=c.seed, constraints_func=c.constraints_func,
                                                       warn_independent_sampling=False),
              "Gaussian-process Bayesian optimisation", enforces_constraints=True),
@@ -103,12 +150,14 @@ for _strategy in (
     register_strategy(_strategy)
 
 
-def _smash_has_no_sampler(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
-    raise ValueError("smash trains a supernet and scores with it instead of sampling trials; "
-                     "run it as nas search --strategy smash (dense space, no --evaluator)")
+def _smash_proposer(search: Any) -> Any:
+    from nas.supernets.smash.strategy import SmashProposer
+
+    return SmashProposer(search.space, search.config.smash, search.config.trials, search.study)
 
 
-# Registered so its name lists and validates with the others; `nas search` runs it through
-# nas.smash (fit the supernet, then score), not through the Optuna loop.
-register_strategy(Strategy("smash", _smash_has_no_sampler, about="SMASH: HyperNet supernet, then scoring",
-                           multi_objective=False))
+# SMASH fits its supernet first (the pipeline does that for a `supernet` strategy), then proposes
+# sampled architectures and hill-climbs around the best scored; its sampler only seeds the study.
+register_strategy(Strategy("smash", lambda c: optuna.samplers.RandomSampler(seed=c.seed),
+                           about="SMASH: fit the HyperNet supernet, score samples, hill-climb around the best",
+                           multi_objective=False, make_proposer=_smash_proposer, supernet="smash"))

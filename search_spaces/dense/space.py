@@ -75,6 +75,14 @@ class DenseSpaceConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
+def smash_subspace(config: DenseSpaceConfig | None = None) -> DenseSpaceConfig:
+    """SMASH's sub-space: the configured space with every node's 1x1 conv present (the 1x1 conv is
+    what the HyperNet generates)."""
+    from dataclasses import replace
+
+    return replace(config or DenseSpaceConfig(), bottlenecks=(1,))
+
+
 @dataclass
 class DenseSpace:
     """The dense DAG space (see `search_spaces/dense/genotype.py` for the genotype)."""

@@ -27,19 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from search_spaces.dense.genotype import MERGES, DenseGenotype, stage_widths
+from nas.supernets.smash.config import PARAMETRISATIONS  # noqa: F401  (re-exported)
+from predictors.encodings import hypernet_encoding_size, hypernet_rows
+from predictors.zero_cost import ActivationKernel
+from search_spaces.dense.genotype import DenseGenotype, stage_widths
 from search_spaces.dense.space import DenseSpaceConfig
 
 CHUNK = 8  # channels of a bank generated per HyperNet row
-PARAMETRISATIONS = ("weightnorm", "mip", "shared")
-
-
-def smash_config(config: DenseSpaceConfig) -> DenseSpaceConfig:
-    """The SMASH sub-space: the configured space with every node's 1x1 conv present (it is what the
-    HyperNet generates)."""
-    from dataclasses import replace
-
-    return replace(config, bottlenecks=(1,))
 
 
 @dataclass(frozen=True)
@@ -124,39 +118,11 @@ class HyperNet(nn.Module):
                 self.net[-1].bias.zero_()
 
     def encoding_size(self) -> int:
-        b, c = self.bounds, self.config
-        node = b.stages + b.max_nodes + 3 + len(c.kernels) + len(c.dilations) + len(c.groups) + 2 + 3 + 2
-        bank = (b.max_nodes + 1) + 2 + len(c.kernels) + len(c.dilations) + 2
-        return node + bank + (b.max_nodes + 1) + b.chunks
+        return hypernet_encoding_size(self.bounds, self.config)
 
     def encode(self, geno: DenseGenotype) -> tuple[Tensor, list[list[list[int]]]]:
         """All rows for an architecture, and for each stage / node / bank the row indices."""
-        b, c = self.bounds, self.config
-        rows: list[list[float]] = []
-        index: list[list[list[int]]] = []
-        for s, (stage, widths) in enumerate(zip(geno.stages, stage_widths(geno))):
-            ops = [None] + [n.op for n in stage.nodes]
-            stage_index = []
-            for i, nd in enumerate(stage.nodes, start=1):
-                op = nd.op
-                reads = [float(j in nd.inputs.inputs) for j in range(b.max_nodes + 1)]
-                node_feats = (_onehot(s, b.stages) + _onehot(i, b.max_nodes + 1) + _ratio(op.width / b.widths[s])
-                              + _match(op.kernel, c.kernels) + _match(op.dilation, c.dilations)
-                              + _match(op.groups, c.groups) + _match(op.order, ("pre", "post"))
-                              + _match(nd.inputs.merge, MERGES) + _match(nd.inputs.align, ("pad", "project")))
-                node_index = []
-                for j in nd.inputs.inputs:
-                    src = ops[j]
-                    bank_feats = (_onehot(j, b.max_nodes + 1) + _ratio(widths[j] / max(b.widths[s], b.bank0[s]))
-                                  + (_match(src.kernel, c.kernels) + _match(src.dilation, c.dilations)
-                                     + _match(src.order, ("pre", "post")) if src else
-                                     [0.0] * (len(c.kernels) + len(c.dilations) + 2)))
-                    first = len(rows)
-                    for k in range(math.ceil(widths[j] / CHUNK)):
-                        rows.append(node_feats + bank_feats + reads + _onehot(k, b.chunks))
-                    node_index.append(list(range(first, len(rows))))
-                stage_index.append(node_index)
-            index.append(stage_index)
+        rows, index = hypernet_rows(geno, self.bounds, self.config, CHUNK)
         return torch.tensor(rows, dtype=torch.float32), index
 
     def forward(self, geno: DenseGenotype, noise: Tensor | None = None) -> list[list[Tensor]]:
@@ -190,19 +156,6 @@ class HyperNet(nn.Module):
                 stage_w.append(w)
             weights.append(stage_w)
         return weights
-
-
-def _ratio(x: float) -> list[float]:
-    """A scalar in [0, 1] as a point on the unit quarter circle (MIP's constant-norm encoding)."""
-    return [math.cos(math.pi / 2 * x), math.sin(math.pi / 2 * x)]
-
-
-def _onehot(i: int, n: int) -> list[float]:
-    return _match(i, tuple(range(n)))
-
-
-def _match(value: object, choices: tuple) -> list[float]:
-    return [float(value == ch) for ch in choices]
 
 
 class SmashNet(nn.Module):
@@ -278,25 +231,6 @@ class SmashNet(nn.Module):
         if op.order == "post":
             x = self._relu(self.out_bn[s][i](x))
         return x
-
-
-class ActivationKernel:
-    """NASWOT's kernel (Mellor et al. 2021, "Neural Architecture Search without Training") over the
-    first `images` images of a batch: K[i, j] = the number of ReLUs on which images i and j agree
-    (both on or both off). A network that separates the images well has a large log det K."""
-
-    def __init__(self, images: int):
-        self.images = images
-        self.k: Tensor | None = None
-
-    def add(self, pre_activation: Tensor) -> None:
-        s = (pre_activation.detach()[:self.images].flatten(1) > 0).float() * 2 - 1  # +-1 codes
-        k = (s @ s.t() + s.shape[1]) / 2  # agreements = (units + s.s) / 2
-        self.k = k if self.k is None else self.k + k
-
-    def logdet(self) -> float:
-        k = self.k.double()
-        return float(torch.logdet(k + torch.eye(len(k), dtype=k.dtype)))  # + I: finite for repeated images
 
 
 def _kaiming(cout: int, cin: int, k: int) -> Tensor:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +7,12 @@ import pytest
 import torch
 
 from nas.data import load_dataset
-from nas.smash import Smash, SmashConfig, SmashSearchConfig, run_smash
-from nas.smash.supernet import PARAMETRISATIONS, ActivationKernel, SmashNet, smash_config
-from nas.training import TrainConfig
+from nas.supernets import Supernet
+from nas.supernets.smash import Smash, SmashConfig
+from nas.supernets.smash.network import PARAMETRISATIONS, SmashNet
+from predictors.zero_cost import ActivationKernel
 from search_spaces.dense import DenseSpace, DenseSpaceConfig
+from search_spaces.dense import smash_subspace as smash_config
 from search_spaces.dense.genotype import stage_widths
 
 TINY = DenseSpaceConfig(widths=(8, 16), stem=8, max_nodes=3)
@@ -200,24 +201,6 @@ def test_even_sampler_resumes_with_its_counts(tmp_path: Path) -> None:
     assert resumed.choice_counts == straight.choice_counts  # the same 20 architectures were drawn
 
 
-def test_search_writes_the_run_directory_and_resumes(tmp_path: Path) -> None:
-    data = synthetic()
-    cfg = SmashSearchConfig(trials=6, local_rounds=1, local_top=2, local_mutations=2, retrain_top=2,
-                            retrain=TrainConfig(epochs=1, batch_size=64), space=TINY,
-                            smash=SmashConfig(steps=10, batch_size=32))
-    summary = run_smash(data, cfg, tmp_path / "run", quiet=True)
-    run = tmp_path / "run"
-    rows = [json.loads(line) for line in (run / "scores.jsonl").read_text().splitlines()]
-    assert len(rows) == summary["n_trials"] >= 6 and len({r["key"] for r in rows}) == len(rows)
-    assert all({"score", "loss", "accuracy", "naswot"} <= set(r) for r in rows)
-    best = summary["best"]
-    assert 0 <= best["test_accuracy"] <= 1 and best["score"] is not None
-    assert json.loads((run / "arch.json").read_text()) == best["arch"]
-    torch.load(best["weights"], weights_only=True)
-    again = run_smash(data, cfg, run, quiet=True)  # everything is read back, nothing recomputed
-    assert again["best"]["arch"] == best["arch"] and again["n_trials"] == summary["n_trials"]
-
-
 def test_initial_weights_come_from_the_seed_alone() -> None:
     """A fresh process has an unseeded global RNG: the supernet must not depend on it, nor change it."""
     space = DenseSpace(smash_config(TINY))
@@ -232,60 +215,29 @@ def test_initial_weights_come_from_the_seed_alone() -> None:
     assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), other.state_dict().values()))
 
 
-def test_same_seed_same_search(tmp_path: Path) -> None:
+def test_smash_is_a_supernet_and_its_checkpoint_is_atomic(tmp_path: Path) -> None:
+    smash, space = tiny_smash(steps=4)
+    assert isinstance(smash, Supernet)
+    smash.fit(synthetic(), tmp_path / "supernet.pt", quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["supernet.pt"]  # no temporary file left behind
+    assert space.validate(smash.propose(np.random.default_rng(0))) is None
+
+
+def test_a_diverging_supernet_stops_with_a_clear_error() -> None:
+    from nas.training import TrainingDiverged
+
+    smash, _ = tiny_smash(steps=5, lr=1e30, optimizer="sgd")
+    with pytest.raises(TrainingDiverged, match="supernet training diverged"):
+        smash.fit(synthetic(), quiet=True)
+
+
+def test_fit_stops_at_a_deadline_and_resumes(tmp_path: Path) -> None:
+    import time
+
     data = synthetic()
-    cfg = SmashSearchConfig(trials=5, local_rounds=1, local_top=1, local_mutations=2, retrain_top=1,
-                            retrain=TrainConfig(epochs=1, batch_size=64), space=TINY,
-                            smash=SmashConfig(steps=8, batch_size=32))
-    runs = []
-    for k in (1, 2):
-        torch.manual_seed(k)  # whatever the global RNG holds
-        runs.append(run_smash(data, cfg, tmp_path / f"run{k}", quiet=True))
-        runs[-1]["scores"] = (tmp_path / f"run{k}" / "scores.jsonl").read_text()
-    assert runs[0]["scores"] == runs[1]["scores"] and runs[0]["best"]["arch"] == runs[1]["best"]["arch"]
-    assert runs[0]["best"]["val_accuracy"] == runs[1]["best"]["val_accuracy"]
+    smash, _ = tiny_smash(steps=40)
+    out = smash.fit(data, tmp_path / "supernet.pt", quiet=True, deadline=time.monotonic())
+    assert out["steps"] == 0 and (tmp_path / "supernet.pt").exists()
+    again, _ = tiny_smash(steps=40)
+    assert again.fit(data, tmp_path / "supernet.pt", quiet=True)["steps"] == 40
 
-
-def test_nas_search_defaults_to_smash_and_resumes(tmp_path: Path, capsys) -> None:
-    from nas.cli import main
-
-    argv = ["search", "--dataset", "synthetic?subset=200&resolution=8&classes=3", "--trials", "4", "--epochs", "1",
-            "--supernet-steps", "5", "--runs-dir", str(tmp_path), "--name", "demo", "--quiet", "--json"]
-    assert main(argv) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["strategy"] == "smash" and out["run_dir"] == str(tmp_path / "demo") and out["n_trials"] >= 4
-    assert 0 <= out["best"]["test_accuracy"] <= 1 and out["best"]["arch"]["space"] == "dense"
-    assert main(["search", "--resume", str(tmp_path / "demo"), "--quiet", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["best"] == out["best"]
-
-
-def test_smash_settings_from_the_command_line_reach_the_run(tmp_path: Path, capsys) -> None:
-    from nas.cli import main
-
-    argv = ["search", "--dataset", "synthetic?subset=200&resolution=8&classes=3", "--trials", "3", "--epochs", "1",
-            "--supernet-steps", "4", "--smash", "parametrisation=shared", "--smash", "noise=2", "--smash",
-            "score_by=accuracy", "--smash", "kxk_per_slot=false", "--runs-dir", str(tmp_path), "--name", "opts",
-            "--quiet", "--json"]
-    assert main(argv) == 0
-    out = json.loads(capsys.readouterr().out)
-    smash = out["config"]["smash"]
-    assert (smash["parametrisation"], smash["noise"], smash["score_by"], smash["steps"]) == ("shared", 2, "accuracy", 4)
-    assert smash["kxk_per_slot"] is False
-    assert 0 <= out["best"]["score"] <= 1  # an accuracy
-
-
-def test_smash_command_errors_exit_2(tmp_path: Path, capsys) -> None:
-    from nas.cli import main
-
-    for argv, needle in [(["search", "--strategy", "smash", "--evaluator", "train"], "do not apply"),
-                         (["search", "--strategy", "smash", "--space", "nb201"], "dense space"),
-                         (["search", "--supernet-steps", "0", "--runs-dir", str(tmp_path)], "positive"),
-                         (["search", "--strategy", "smsh"], "did you mean smash"),
-                         (["search", "--smash", "parametrization=mip", "--runs-dir", str(tmp_path)], "KEY one of"),
-                         (["search", "--smash", "noise=lots", "--runs-dir", str(tmp_path)], "not a valid int"),
-                         (["search", "--smash", "kxk_per_slot=maybe", "--runs-dir", str(tmp_path)], "not a valid bool"),
-                         (["search", "--smash", "sampler=evenly", "--runs-dir", str(tmp_path)], "sampler"),
-                         (["search", "--strategy", "tpe", "--smash", "noise=2"], "smash only")]:
-        assert main(argv) == 2
-        err = capsys.readouterr().err
-        assert needle in err and len(err.strip().splitlines()) == 1, err

@@ -3,10 +3,7 @@ generated weights. Checkpointed and resumable."""
 
 from __future__ import annotations
 
-import math
-import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,66 +11,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from nas.data.dataset import Dataset
-from nas.smash.supernet import PARAMETRISATIONS, ActivationKernel, HyperNet, SlicedBN, SmashNet
+from nas.supernets.loop import fit_steps
+from nas.supernets.smash.config import SmashConfig
+from nas.supernets.smash.network import HyperNet, SlicedBN, SmashNet
+from nas.training import TrainConfig
+from predictors.zero_cost import ActivationKernel
 from search_spaces.base import Architecture
 from search_spaces.dense.space import DenseSpace
-
-SAMPLERS = ("uniform", "even", "attentive")
-NOISE_AT_SCORING = ("fixed", "resample", "average")
-SCORE_BY = ("accuracy", "loss", "loss+naswot")
-
-
-@dataclass(frozen=True)
-class SmashConfig:
-    # 500 steps ranked best in bench/smash_correlation.py's sweep (250 to 4000 steps; see the README)
-    steps: int = 500  # minibatches of supernet training, one random architecture each
-    batch_size: int = 64
-    archs_per_step: int = 1  # architectures per minibatch (each on its share of the images; gradients summed)
-    lr: float = 2e-3
-    weight_decay: float = 1e-5
-    hidden: int = 128
-    # "uniform"; "even": each decision takes its least-used choice so far (ties at random), so every
-    # choice is trained equally often; "attentive": the best or worst of a few candidates
-    sampler: str = "uniform"
-    optimizer: str = "adam"  # or "sgd" (Nesterov momentum 0.9)
-    parametrisation: str = "mip"  # or "weightnorm" (SMASH's), "shared" (see nas/smash/supernet.py)
-    kxk_per_slot: bool = True  # one shared k x k bank per stage and node slot; False: per stage (SMASH's)
-    noise: int = 0  # size of SMASH's noise input to the HyperNet (0: none)
-    noise_at_scoring: str = "fixed"  # "fixed" (zeros, its mean), "resample" (one draw), "average" (of 4 draws)
-    # scoring defaults chosen by bench/smash_correlation.py: minus the validation loss ranked better than
-    # accuracy, and the scoring batch's own BN statistics (0 calibration batches) as well as recalibration
-    calibration_batches: int = 0  # BN recalibration batches per scored architecture (0: the scoring batch's own)
-    score_images: int = 128  # validation images a score uses (128, 256 and 500 rank alike; fewer cost less)
-    # "loss+naswot": minus the loss plus NASWOT's activation-kernel log det, weighted to the same spread
-    # over `reference_archs` sampled architectures (the two are uncorrelated; together they rank
-    # best in bench/smash_correlation.py); "loss": minus the loss alone; "accuracy"
-    score_by: str = "loss+naswot"
-    naswot_images: int = 32  # the first images of the scoring batch, which the activation kernel compares
-    reference_archs: int = 32
-    checkpoint_every: int = 250
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.archs_per_step <= self.batch_size // 2:
-            raise ValueError("SMASH archs_per_step must be between 1 and half the batch size")
-        if self.steps < 1 or self.batch_size < 2 or self.calibration_batches < 0 or self.score_images < 2:
-            raise ValueError("SMASH steps, batch size (>= 2), calibration batches and score images must be positive")
-        if self.naswot_images < 2 or self.reference_archs < 2:
-            raise ValueError("SMASH naswot_images and reference_archs must be at least 2")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"SMASH optimizer {self.optimizer!r} is unknown; use adam or sgd")
-        for name, value, allowed in (("sampler", self.sampler, SAMPLERS), ("parametrisation", self.parametrisation,
-                                     PARAMETRISATIONS), ("noise_at_scoring", self.noise_at_scoring, NOISE_AT_SCORING),
-                                     ("score_by", self.score_by, SCORE_BY)):
-            if value not in allowed:
-                raise ValueError(f"SMASH {name} {value!r} is unknown; use one of {allowed}")
-        if self.noise < 0 or self.weight_decay < 0:
-            raise ValueError("SMASH noise size and weight decay must be >= 0")
-        if self.hidden < 1 or self.checkpoint_every < 1 or not self.lr > 0:
-            raise ValueError("SMASH hidden size, checkpoint_every and lr must be positive")
 
 
 class Smash(nn.Module):
@@ -89,44 +35,28 @@ class Smash(nn.Module):
         self.choice_counts: dict[str, list[int]] = {}  # the "even" sampler's memory
         self._naswot_weights: dict[SmashConfig, float] = {}  # per scoring setting, for these weights
 
+    @property
+    def device(self) -> torch.device:
+        """Where the supernet lives (`.to(device)` moves it; batches follow)."""
+        return self.net.stem.device
+
     def forward(self, x: torch.Tensor, arch: Architecture, noise: torch.Tensor | None = None) -> torch.Tensor:
         geno = self.space.parse(arch)
         return self.net(x, geno, self.hyper(geno, noise))
 
     # --- training ----------------------------------------------------------------------------
-    def fit(self, data: Dataset, checkpoint: Path | None = None, quiet: bool = False) -> dict[str, Any]:
-        """Train for `config.steps` minibatches (resuming from `checkpoint` when it exists)."""
+    def fit(self, data: Dataset, checkpoint: Path | None = None, quiet: bool = False,
+            deadline: float | None = None) -> dict[str, Any]:
+        """Train for `config.steps` minibatches, one random architecture per minibatch (or per
+        `archs_per_step` share of it), resuming from `checkpoint` when it exists."""
         cfg = self.config
         self._naswot_weights.clear()
-        if cfg.optimizer == "sgd":
-            opt: torch.optim.Optimizer = torch.optim.SGD(self.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
-                                                         weight_decay=cfg.weight_decay)
-        else:
-            opt = torch.optim.Adam(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         rng = np.random.default_rng(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
-        step, losses, seconds = 0, [], 0.0
-        if checkpoint is not None and checkpoint.exists():
-            state = torch.load(checkpoint, weights_only=True)
-            self.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            rng.bit_generator.state = state["rng"]
-            self.choice_counts = dict(state.get("choice_counts", {}))
-            gen.set_state(state["torch_rng"])
-            step, losses, seconds = int(state["step"]), list(state["losses"]), float(state["seconds"])
-        self.train()
-        bar = tqdm(total=cfg.steps, initial=step, desc="SMASH supernet", file=sys.stderr, disable=quiet,
-                   dynamic_ncols=True)
-        batches = iter(())
-        t0 = time.perf_counter() - seconds
-        while step < cfg.steps:
-            batch = next(batches, None)
-            if batch is None:
-                batches = data.batches("train", cfg.batch_size, train=True, generator=gen)
-                continue
-            for group in opt.param_groups:  # cosine decay per step
-                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-            opt.zero_grad(set_to_none=True)
+        recipe = TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=0.9,
+                             nesterov=True, schedule="cosine", seed=cfg.seed)
+
+        def step(batch: tuple[torch.Tensor, torch.Tensor]) -> float:
             loss = 0.0
             for x, y in zip(*(t.chunk(cfg.archs_per_step) for t in batch)):  # one architecture per chunk
                 arch = self._training_arch(x, y, rng)
@@ -134,18 +64,25 @@ class Smash(nn.Module):
                 part = F.cross_entropy(self(x, arch, noise), y) * len(y) / len(batch[1])
                 part.backward()
                 loss += float(part.detach())
-            nn.utils.clip_grad_norm_(self.parameters(), 5.0)
-            opt.step()
-            step += 1
-            losses.append(loss)
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-            if checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-                self._save(checkpoint, opt, rng, gen, step, losses, time.perf_counter() - t0)
-        bar.close()
-        self.last_losses = losses
-        return {"steps": step, "final_loss": float(np.mean(losses[-50:])) if losses else None,
-                "train_seconds": time.perf_counter() - t0}
+            return loss
+
+        def restore(extra: dict[str, Any]) -> None:
+            rng.bit_generator.state = extra["rng"]
+            gen.set_state(extra["torch_rng"])
+            self.choice_counts = dict(extra.get("choice_counts", {}))
+
+        out = fit_steps(self, recipe, cfg.steps, step,
+                        lambda: data.batches("train", cfg.batch_size, train=True, generator=gen, device=self.device),
+                        checkpoint=checkpoint, checkpoint_every=cfg.checkpoint_every,
+                        state=lambda: {"rng": rng.bit_generator.state, "torch_rng": gen.get_state(),
+                                       "choice_counts": self.choice_counts, "config": asdict(cfg)},
+                        restore=restore, clip_norm=5.0, quiet=quiet, desc="SMASH supernet", deadline=deadline)
+        self.last_losses = out.pop("losses")
+        return out
+
+    def propose(self, rng: np.random.Generator) -> Architecture:
+        """SMASH learns no distribution over architectures: a uniform sample of its space."""
+        return self.space.sample(rng)
 
     def _training_arch(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> Architecture:
         if self.config.sampler == "uniform":
@@ -166,15 +103,6 @@ class Smash(nn.Module):
         k = fewest[int(rng.integers(len(fewest)))]
         counts[k] += 1
         return choices[k]
-
-    def _save(self, path: Path, opt: torch.optim.Optimizer, rng: np.random.Generator, gen: torch.Generator,
-              step: int, losses: list[float], seconds: float) -> None:
-        tmp = path.with_suffix(".tmp")
-        torch.save({"model": self.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
-                    "torch_rng": gen.get_state(),
-                    "choice_counts": self.choice_counts, "step": step, "losses": losses, "seconds": seconds,
-                    "config": asdict(self.config)}, tmp)
-        tmp.replace(path)  # a crash mid-write never leaves a broken checkpoint
 
     # --- scoring -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -239,7 +167,7 @@ class Smash(nn.Module):
                 m.reset()
                 m.calibrating = True
             try:
-                for k, (x, _) in enumerate(data.batches("train", cfg.batch_size * 2)):
+                for k, (x, _) in enumerate(data.batches("train", cfg.batch_size * 2, device=self.device)):
                     if k >= cfg.calibration_batches:
                         break
                     self.net(x, geno, weights)
@@ -248,7 +176,8 @@ class Smash(nn.Module):
                     m.calibrating = False
         else:
             self.net.train()  # BatchNorm normalises with the statistics of the scoring batch itself
-        x, y = next(iter(data.batches("val", cfg.score_images)))  # one batch: the first score_images images
+        # one batch: the first score_images images
+        x, y = next(iter(data.batches("val", cfg.score_images, device=self.device)))
         self.net.kernel = kernel
         try:
             probs = F.softmax(self.net(x, geno, weights), 1)
