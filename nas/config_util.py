@@ -75,19 +75,26 @@ def typed_options(cls: type, raw: dict[str, str], where: str, exclude: tuple[str
 
 def split_spec(text: str) -> tuple[str, str, dict[str, str]]:
     """`NAME[:ARG][?key=value&...]` -> (name, arg, raw options). The one grammar of --space,
-    --strategy and --evaluator (--dataset's reader, `nas.data.spec`, also allows '?' inside paths)."""
-    from urllib.parse import parse_qsl
-
+    --strategy and --evaluator; --dataset's reader (`nas.data.spec`) cuts its path first, since a
+    path may hold '?', then reads the same options."""
     head, sep, query = text.strip().partition("?")
     name, _, arg = head.partition(":")
+    options = query_options(query, name)
+    if sep and not options:
+        raise ValueError(f"{text!r}: write options as {name}?key=value&...")
+    return name.strip(), arg, options
+
+
+def query_options(query: str, name: str) -> dict[str, str]:
+    """`key=value&...` as raw text options (a key given twice raises)."""
+    from urllib.parse import parse_qsl
+
     options: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key in options:
             raise ValueError(f"{name}: option {key!r} is given twice")
         options[key] = value
-    if sep and not options:
-        raise ValueError(f"{text!r}: write options as {name}?key=value&...")
-    return name.strip(), arg, options
+    return options
 
 
 def options_of(cls: type | None, name: str, raw: dict[str, str], kind: str) -> Any:

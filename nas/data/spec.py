@@ -68,22 +68,7 @@ def parse_dataset_spec(spec: str) -> DataSpec:
             path, query = rest[1:], ""
         if not path:
             raise ValueError(f"--dataset {spec!r}: the path after ':' is empty")
-    options: dict[str, Any] = {}
-    for item in filter(None, query.split("&")):
-        key, eq, value = item.partition("=")
-        if not eq or not value:
-            raise ValueError(f"--dataset option {item!r} is not key=value (keys: {', '.join(OPTIONS)})")
-        if key not in OPTIONS:
-            raise ValueError(f"--dataset option {key!r} is unknown; known options: {', '.join(OPTIONS)}")
-        if key in options:
-            raise ValueError(f"--dataset option {key!r} is given twice")
-        options[key] = _value(key, value)
+    from nas.config_util import query_options, typed_options
+
+    options = typed_options(DataSpec, query_options(query, "--dataset"), "--dataset", exclude=("name", "path"))
     return DataSpec(name=name.strip().lower(), path=os.path.expanduser(path) if path else None, **options)
-
-
-def _value(key: str, value: str) -> int | float:
-    try:
-        return float(value) if key == "val" else int(value)
-    except ValueError:
-        kind = "a fraction" if key == "val" else "an integer"
-        raise ValueError(f"--dataset option {key}={value!r} must be {kind}") from None

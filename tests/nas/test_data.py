@@ -41,9 +41,9 @@ def test_spec_parses_name_path_and_options() -> None:
 
 @pytest.mark.parametrize("bad, message", [
     ("", "--dataset is empty"), ("digits?subset=0", "subset=0 must be a positive integer"),
-    ("digits?sub=3", "option 'sub' is unknown"), ("digits?subset=x", "subset='x' must be an integer"),
+    ("digits?sub=3", "unknown --dataset option 'sub'"), ("digits?subset=x", "subset='x' must be a positive integer"),
     ("digits?val=1.5", r"val=1.5 must be a fraction in \[0, 1\)"), ("digits?subset=1&subset=2", "given twice"),
-    ("npz:", "the path after ':' is empty"), ("digits?resolution", "'resolution' is not key=value"),
+    ("npz:", "the path after ':' is empty"), ("digits?resolution", "resolution='' must be a positive integer"),
     ("digits?classes=1", "classes must be at least 2")])
 def test_spec_rejects_bad_input(bad: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
