@@ -70,7 +70,7 @@ class SearchConfig:
             raise ValueError("smash settings must be a SmashConfig")
         strategy = self.strategy
         if strategy is None:
-            plain_dense = self.space.split("?", 1)[0] == "dense"
+            plain_dense = self.space.split("?", 1)[0] == "dense" and "around=" not in self.space
             strategy = "smash" if plain_dense and self.evaluator is None else DEFAULT_STRATEGY
         evaluator = self.evaluator if self.evaluator is not None else (
             "smash" if strategy.split("?", 1)[0] == "smash" else "train")
