@@ -57,6 +57,7 @@ class SearchConfig:
     # when it is train, else TrainConfig's defaults); its epochs and seed come from confirm_epochs / confirm_seed
     supernet_steps: int = SmashConfig.steps  # minibatches of supernet training (every supernet strategy)
     device: str = "cpu"  # a torch device string (the command line resolves auto)
+    init: str | None = None  # preset:NAME,...|FILE,...: the first trials (`nas.search.init`)
     smash: SmashConfig = field(default_factory=SmashConfig)
 
     def __post_init__(self) -> None:
