@@ -73,16 +73,20 @@ def add_connection(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i
 
 def widen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, width: int,
           build: dict[str, int] | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    """Node i (an ungrouped conv read only by concatenating conv nodes, not by the stage output)
-    gets `width` channels: copies of its own, with zero outgoing weights."""
+    """Node i (an ungrouped conv read only by concatenating ungrouped conv nodes and, in the last
+    stage, by a concatenating stage output) gets `width` channels: copies of its own, with zero
+    outgoing weights. (An earlier stage's output would change the next stage's widths.)"""
     build = build or BUILD
     nd = _node(geno, stage, i)
     st = geno["stages"][stage]
     readers = [k for k, n in enumerate(st["nodes"], start=1) if i in n["inputs"]]
-    if nd["op"]["type"] != "conv" or nd["op"]["groups"] != 1 or i in st["output"]["inputs"] or any(
+    to_head = i in st["output"]["inputs"]
+    if nd["op"]["type"] != "conv" or nd["op"]["groups"] != 1 or any(
             st["nodes"][k - 1]["merge"] != "concat" or st["nodes"][k - 1]["op"]["type"] != "conv"
-            or st["nodes"][k - 1]["op"]["groups"] != 1 for k in readers):
-        raise ValueError("widen needs an ungrouped conv node read only by concatenating ungrouped conv nodes")
+            or st["nodes"][k - 1]["op"]["groups"] != 1 for k in readers) or (
+            to_head and (stage != len(geno["stages"]) - 1 or st["output"]["merge"] != "concat")):
+        raise ValueError("widen needs an ungrouped conv node read only by concatenating ungrouped conv nodes "
+                         "(or, in the last stage, by a concatenating output)")
     w = nd["op"]["width"]
     if width <= w:
         raise ValueError(f"widen to more than the node's {w} channels")
@@ -101,8 +105,11 @@ def widen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, wi
         if key.startswith(_prefix(stage, i)):  # the node's own output channels: copies
             out[key] = old.index_select(dim, source)
             continue
-        k = int(key[len(f"stages.{stage}.nodes."):].split(".", 1)[0]) + 1
-        offset = sum(widths[m] for m in st["nodes"][k - 1]["inputs"] if m < i)
+        if key.startswith(("head.", "classifier.")):  # the last stage's output, read by the head
+            inputs = st["output"]["inputs"]
+        else:
+            inputs = st["nodes"][int(key[len(f"stages.{stage}.nodes."):].split(".", 1)[0])]["inputs"]
+        offset = sum(widths[m] for m in inputs if m < i)
         index = torch.arange(new.shape[dim])
         index = torch.where(index < offset + w, index, index - (width - w))  # later inputs move up
         grown = torch.arange(new.shape[dim])

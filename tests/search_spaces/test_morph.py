@@ -61,6 +61,11 @@ def test_widen(order: str) -> None:
     same_function(chain(order), widen, 0, 3, 7)  # read by a node that concatenates two inputs
 
 
+def test_widen_a_last_stage_node_read_by_the_head() -> None:
+    same_function(densenet(10, 4), widen, 2, 1, 6)  # every DenseNet node feeds the concatenated output
+    same_function(chain("post"), widen, 1, 1, 8)
+
+
 @pytest.mark.parametrize("geno", [chain("pre"), chain("post"), resnet(8), densenet(7, 4)],
                          ids=["pre", "post", "resnet", "densenet"])
 def test_deepen(geno: dict) -> None:
@@ -71,5 +76,7 @@ def test_deepen(geno: dict) -> None:
 def test_refusals() -> None:
     with pytest.raises(ValueError, match="widen needs"):
         widen(resnet(8), trained(resnet(8)).state_dict(), 0, 3, 32, build=BUILD)  # a summing identity node
+    with pytest.raises(ValueError, match="widen needs"):
+        widen(densenet(10, 4), {}, 0, 1, 6, build=BUILD)  # the next stage's widths would change
     with pytest.raises(ValueError, match="already reads"):
         add_connection(chain("pre"), {}, 0, 4, 3, build=BUILD)
