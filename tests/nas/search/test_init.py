@@ -71,3 +71,12 @@ def test_init_outside_the_space_is_refused() -> None:
         run("tpe", "preset:densenet-40-12")
     with pytest.raises(ValueError, match="Optuna-sampler"):
         Search(SearchConfig(space="dense", init="preset:resnet-20"), None)
+
+
+def test_cli_refuses_an_init_outside_the_space_before_a_run_directory(tmp_path, capsys) -> None:
+    from nas.cli import main
+
+    code = main(["search", "--space", "dense?around=resnet-20", "--strategy", "tpe", "--init", "preset:vovnet-4-32",
+                 "--dataset", "synthetic", "--trials", "2", "--runs-dir", str(tmp_path), "--quiet"])
+    assert code == 2 and "dense?around=vovnet-4-32" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
