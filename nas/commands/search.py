@@ -22,7 +22,7 @@ from nas.errors import UserError
 # Flags that define a search (a resumed run keeps its own): their defaults are SearchConfig's.
 CONFIG_FLAGS = ("space", "evaluator", "strategy", "seed", "dataset", "epochs", "objectives", "max_latency_ms",
                 "max_params", "pruner", "storage", "confirm", "confirm_epochs", "confirm_seed", "confirm_train",
-                "supernet_steps")
+                "supernet_steps", "init")
 RESUME_FLAGS = ("trials", "timeout", "device", "threads", "json", "quiet")
 
 
@@ -65,6 +65,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--smash", action="append", metavar="KEY=VALUE",
                    help="a SmashConfig setting, repeatable (e.g. parametrisation=shared, sampler=even, noise=8, "
                         "score_by=accuracy, local_rounds=0; see nas/supernets/smash/config.py)")
+    p.add_argument("--init", metavar="ARCHS", help="preset:NAME[,NAME...] or architecture JSON files: the first "
+                   "trials (Optuna-sampler strategies; evolution mutates them first)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="stop cleanly after this many seconds (between steps, trials or retrainings); "

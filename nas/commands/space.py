@@ -9,18 +9,20 @@ from typing import Any
 import numpy as np
 
 from nas.cli import add_common, print_json
-from search_spaces.plugins import resolve_space
+from nas.search.session import resolve_space
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("space", help="describe a search space or sample from it")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(p))
     d = actions.add_parser("describe", help="the searchable sub-space: options and size")
-    d.add_argument("--space", default="dense", help="a registered space name or module:attr (default dense)")
+    d.add_argument("--space", default="dense", help="a registered space name or module:attr, with ?key=value options "
+                   "(e.g. dense?around=resnet-20; default dense)")
     add_common(d)
     d.set_defaults(func=run_describe)
     s = actions.add_parser("sample", help="print a random architecture of the space as JSON")
-    s.add_argument("--space", default="dense", help="a registered space name or module:attr (default dense)")
+    s.add_argument("--space", default="dense", help="a registered space name or module:attr, with ?key=value options "
+                   "(e.g. dense?around=resnet-20; default dense)")
     add_common(s, seed=True)
     s.set_defaults(func=run_sample)
 

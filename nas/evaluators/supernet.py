@@ -27,6 +27,9 @@ def smash_space(space: Any) -> Any:
 
     if not isinstance(space, DenseSpace):
         raise ValueError("SMASH's supernet covers the dense space: use --space dense (with its options)")
+    if hasattr(space, "around"):
+        raise ValueError("SMASH's supernet covers dense's configured sub-space, not dense?around=NAME; "
+                         "search that with --strategy tpe or evolution and --evaluator train")
     return DenseSpace(smash_subspace(space.config))
 
 

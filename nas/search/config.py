@@ -57,6 +57,7 @@ class SearchConfig:
     # when it is train, else TrainConfig's defaults); its epochs and seed come from confirm_epochs / confirm_seed
     supernet_steps: int = SmashConfig.steps  # minibatches of supernet training (every supernet strategy)
     device: str = "cpu"  # a torch device string (the command line resolves auto)
+    init: str | None = None  # preset:NAME,...|FILE,...: the first trials (`nas.search.init`)
     smash: SmashConfig = field(default_factory=SmashConfig)
 
     def __post_init__(self) -> None:
@@ -70,7 +71,7 @@ class SearchConfig:
             raise ValueError("smash settings must be a SmashConfig")
         strategy = self.strategy
         if strategy is None:
-            plain_dense = self.space.split("?", 1)[0] == "dense"
+            plain_dense = self.space.split("?", 1)[0] == "dense" and "around=" not in self.space
             strategy = "smash" if plain_dense and self.evaluator is None else DEFAULT_STRATEGY
         evaluator = self.evaluator if self.evaluator is not None else (
             "smash" if strategy.split("?", 1)[0] == "smash" else "train")

@@ -2,7 +2,8 @@
 ask/tell path, storage, workers and resume as every other strategy.
 
 At each `ask` (in `before_trial`): while the study has fewer than `population` complete trials,
-the trial is random; after that, the population is the `population` most recent complete trials
+the trial is random (a mutation of an `--init` architecture when there are some); after that, the
+population is the `population` most recent complete trials
 (the oldest dies as a child is born: ageing), a tournament of `tournament` members drawn at random
 (with replacement, as in Real et al.'s Algorithm 1 and NAS-Bench-201's R-EA) picks the parent
 (feasible before infeasible, then the better value), the space's `mutate` changes one edge/choice
@@ -30,6 +31,7 @@ from nas.search.adapter import arch_of_trial, mutate_params, params_of
 from nas.search.objectives import feasible
 
 PARENT_ATTR = "evolution:parent"
+INIT_ATTR = "init"  # nas.search.init's attribute on the trials --init enqueued
 
 
 class EvolutionSampler(BaseSampler):
@@ -59,10 +61,16 @@ class EvolutionSampler(BaseSampler):
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         _single_objective(study)
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if len(done) < self.population:
-            return
+        if trial.system_attrs.get("fixed_params"):
+            return  # an enqueued trial (--init) is evaluated as given
         done.sort(key=lambda t: t.number)
-        parent = self._tournament(done[-self.population:], study.direction)
+        if len(done) < self.population:
+            seeds = [t for t in done if t.user_attrs.get(INIT_ATTR)]  # --init: mutation starts from them
+            if not seeds:
+                return
+            parent = self._tournament(seeds, study.direction)
+        else:
+            parent = self._tournament(done[-self.population:], study.direction)
         self._targets[trial._trial_id] = self._child_params(parent)
         study._storage.set_trial_system_attr(trial._trial_id, PARENT_ATTR, parent.number)
 

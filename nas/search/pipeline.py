@@ -93,6 +93,13 @@ class Search:
         pruner = make_pruner(config.pruner, int(getattr(evaluator, "epochs", config.epochs)))
         self.study = _open_study(config, storage, sampler, pruner, self.objectives, create)
         self.proposer = self.strategy.make_proposer(self) if self.strategy.make_proposer else None
+        if create and config.init:
+            if self.proposer is not None:
+                raise ValueError(f"--init seeds Optuna-sampler strategies (tpe, evolution, ...), "
+                                 f"not {config.strategy_name}")
+            from nas.search.init import enqueue_init
+
+            enqueue_init(self.study, space, config.init)
 
     # --- constructors ---------------------------------------------------------------------------------
     @classmethod

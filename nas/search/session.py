@@ -49,6 +49,8 @@ def resolve_space(spec: str) -> Any:
     space = resolve(name)
     if not sep:
         return space
+    if hasattr(space, "with_options"):  # a space that reads its own options (dense?around=NAME)
+        return space.with_options(dict(parse_qsl(query, keep_blank_values=True)))
     config = getattr(space, "config", None)
     if not dataclasses.is_dataclass(config):
         raise ValueError(f"space {name!r} takes no ?options (it has no config dataclass)")

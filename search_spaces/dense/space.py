@@ -128,6 +128,18 @@ class DenseSpace:
 
         return DenseNetwork(self.parse(arch), num_classes, in_channels, input_size, memory_efficient)
 
+    def with_options(self, raw: dict[str, str]) -> DenseSpace:
+        """`dense?key=value&...`: options of `DenseSpaceConfig`, or `around=NAME` (`search_spaces.dense.around`)."""
+        from dataclasses import replace
+
+        from nas.config_util import typed_options
+
+        if "around" in raw:
+            from search_spaces.dense.around import around_space
+
+            return around_space(raw)
+        return type(self)(replace(self.config, **typed_options(DenseSpaceConfig, raw, f"space {self.name}")))
+
     # --- the searchable sub-space ---------------------------------------------------------
     def stage_widths(self, s: int) -> list[int]:
         return [w * self.config.width_growth**s for w in self.config.widths]

@@ -1,0 +1,159 @@
+"""Function-preserving transformations of a dense genotype and its trained weights (Net2Net / EAS).
+
+Each takes a genotype (dict), the parent's `state_dict` and the build arguments, and returns the
+child genotype and a `state_dict` for it whose network computes the parent's function in eval mode
+(BatchNorm on running statistics), so a child can be judged by fine-tuning instead of training:
+- `add_connection`: node i also reads node j (concatenated); the new input's conv weights are zero;
+- `widen`: node i gets more output channels, copies of its own, whose outgoing weights are zero;
+- `deepen`: a conv node initialised to the identity (dirac kernel, BatchNorm undoing its statistics)
+  is inserted after node i, and node i's readers read it instead.
+Indices: `stage` counts from 0, nodes from 1 (node 0 is the stage input), as in the genotype.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from search_spaces.base import Architecture
+from search_spaces.dense.genotype import DenseGenotype, stage_widths
+from search_spaces.dense.presets import conv
+
+BUILD = {"num_classes": 10, "in_channels": 3, "input_size": 32}
+
+
+def _build(geno: dict[str, Any], build: dict[str, int]) -> torch.nn.Module:
+    from search_spaces.dense.builder import DenseNetwork
+
+    Architecture("dense", geno)  # validates
+    return DenseNetwork(DenseGenotype.from_dict(geno), **build)
+
+
+def _node(geno: dict[str, Any], stage: int, i: int) -> dict[str, Any]:
+    nodes = geno["stages"][stage]["nodes"]
+    if not 1 <= i <= len(nodes):
+        raise ValueError(f"stage {stage} has nodes 1..{len(nodes)}, not {i}")
+    return nodes[i - 1]
+
+
+def _prefix(stage: int, i: int) -> str:
+    return f"stages.{stage}.nodes.{i - 1}."
+
+
+def add_connection(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, j: int,
+                   build: dict[str, int] | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Node i (a concatenating conv node) also reads node j < i; zero weights on the new channels."""
+    build = build or BUILD
+    nd = _node(geno, stage, i)
+    if nd["merge"] != "concat" or nd["op"]["type"] != "conv" or nd["op"]["groups"] != 1:
+        raise ValueError("add_connection needs a concatenating, ungrouped conv node")
+    if not 0 <= j < i or j in nd["inputs"]:
+        raise ValueError(f"node {i} already reads node {j} or {j} is not an earlier node")
+    child = copy.deepcopy(geno)
+    _node(child, stage, i)["inputs"] = sorted([*nd["inputs"], j])
+    widths = stage_widths(DenseGenotype.from_dict(geno))[stage]
+    offset, count = sum(widths[k] for k in nd["inputs"] if k < j), widths[j]
+    fresh = _build(child, build).state_dict()
+    out = {}
+    for key, new in fresh.items():
+        old = state[key]
+        if old.shape == new.shape:
+            out[key] = old.clone()
+            continue
+        dim = next(d for d in range(new.dim()) if new.shape[d] != old.shape[d])
+        value = new.clone() if new.dim() == 1 else torch.zeros_like(new)  # BN: fresh (1, 0, 0, 1); conv: zero
+        keep = [k for k in range(new.shape[dim]) if not offset <= k < offset + count]
+        value.index_copy_(dim, torch.tensor(keep), old)
+        out[key] = value
+    return child, out
+
+
+def widen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, width: int,
+          build: dict[str, int] | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Node i (an ungrouped conv read only by concatenating ungrouped conv nodes and, in the last
+    stage, by a concatenating stage output) gets `width` channels: copies of its own, with zero
+    outgoing weights. (An earlier stage's output would change the next stage's widths.)"""
+    build = build or BUILD
+    nd = _node(geno, stage, i)
+    st = geno["stages"][stage]
+    readers = [k for k, n in enumerate(st["nodes"], start=1) if i in n["inputs"]]
+    to_head = i in st["output"]["inputs"]
+    if nd["op"]["type"] != "conv" or nd["op"]["groups"] != 1 or any(
+            st["nodes"][k - 1]["merge"] != "concat" or st["nodes"][k - 1]["op"]["type"] != "conv"
+            or st["nodes"][k - 1]["op"]["groups"] != 1 for k in readers) or (
+            to_head and (stage != len(geno["stages"]) - 1 or st["output"]["merge"] != "concat")):
+        raise ValueError("widen needs an ungrouped conv node read only by concatenating ungrouped conv nodes "
+                         "(or, in the last stage, by a concatenating output)")
+    w = nd["op"]["width"]
+    if width <= w:
+        raise ValueError(f"widen to more than the node's {w} channels")
+    child = copy.deepcopy(geno)
+    _node(child, stage, i)["op"]["width"] = width
+    widths = stage_widths(DenseGenotype.from_dict(geno))[stage]
+    source = torch.arange(width) % w  # new channel c copies channel c mod w
+    fresh = _build(child, build).state_dict()
+    out = {}
+    for key, new in fresh.items():
+        old = state[key]
+        if old.shape == new.shape:
+            out[key] = old.clone()
+            continue
+        dim = next(d for d in range(new.dim()) if new.shape[d] != old.shape[d])
+        if key.startswith(_prefix(stage, i)):  # the node's own output channels: copies
+            out[key] = old.index_select(dim, source)
+            continue
+        if key.startswith(("head.", "classifier.")):  # the last stage's output, read by the head
+            inputs = st["output"]["inputs"]
+        else:
+            inputs = st["nodes"][int(key[len(f"stages.{stage}.nodes."):].split(".", 1)[0])]["inputs"]
+        offset = sum(widths[m] for m in inputs if m < i)
+        index = torch.arange(new.shape[dim])
+        index = torch.where(index < offset + w, index, index - (width - w))  # later inputs move up
+        grown = torch.arange(new.shape[dim])
+        is_new = (grown >= offset + w) & (grown < offset + width)
+        index = torch.where(is_new, offset + (grown - offset) % w, index)
+        value = old.index_select(dim, index)
+        if new.dim() > 1:  # a conv reading the new channels: zero weights keep the function
+            value.index_fill_(dim, grown[is_new], 0.0)
+        out[key] = value
+    return child, out
+
+
+def deepen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, kernel: int = 3,
+           build: dict[str, int] | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Insert an identity-initialised conv node after node i; node i's readers read it instead."""
+    build = build or BUILD
+    _node(geno, stage, i)
+    width = stage_widths(DenseGenotype.from_dict(geno))[stage][i]
+    child = copy.deepcopy(geno)
+    st = child["stages"][stage]
+
+    def moved(k: int) -> int:
+        return k + 1 if k >= i else k  # node i's readers read the new node i + 1
+
+    for n in st["nodes"]:
+        n["inputs"] = [moved(k) for k in n["inputs"]]
+    st["output"]["inputs"] = [moved(k) for k in st["output"]["inputs"]]
+    st["nodes"].insert(i, {"inputs": [i], "merge": "concat", "align": "pad", "op": conv(width, kernel, relu=False)})
+    prefix = f"stages.{stage}.nodes."
+    renamed = {}
+    for key, value in state.items():
+        if key.startswith(prefix):
+            k, rest = key[len(prefix):].split(".", 1)
+            key = f"{prefix}{int(k) + 1 if int(k) >= i else int(k)}.{rest}"
+        renamed[key] = value
+    fresh = _build(child, build).state_dict()
+    out = {key: renamed[key].clone() if key in renamed else value.clone() for key, value in fresh.items()}
+    new = f"{prefix}{i}.rest."
+    weight = torch.zeros_like(out[new + "0.weight"])
+    torch.nn.init.dirac_(weight)
+    out[new + "0.weight"] = weight
+    bn = torch.nn.BatchNorm2d(width)
+    out[new + "1.running_mean"] = torch.zeros(width)
+    out[new + "1.running_var"] = torch.ones(width)
+    out[new + "1.weight"] = torch.full((width,), (1.0 + bn.eps) ** 0.5)
+    out[new + "1.bias"] = torch.zeros(width)
+    return child, out
