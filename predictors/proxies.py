@@ -38,50 +38,53 @@ def _weighted(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def naswot(model: nn.Module, x: torch.Tensor) -> float:
-    """log|K| of the Hamming-agreement kernel of the ReLU on/off codes over the batch."""
-    n = x.shape[0]
+def _naswot_kernel(codes: list[torch.Tensor], n: int) -> float:
     kernel = torch.zeros(n, n, dtype=torch.float64)
-
-    def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
-        codes = (inp[0].detach().reshape(n, -1) > 0).double()
-        kernel.add_(codes @ codes.T + (1 - codes) @ (1 - codes).T)
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    for c in codes:
+        c = c.double()
+        kernel.add_(c @ c.T + (1 - c) @ (1 - c).T)
     return float(torch.linalg.slogdet(kernel).logabsdet)
 
 
-def grad_proxies(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """snip (sum |w * dL/dw|) and grad_norm (sum of per-layer ||dL/dw||) from one cross-entropy backward."""
-    model.zero_grad()
-    nn.functional.cross_entropy(model(x), y).backward()
-    snip = grad_norm = 0.0
-    for m in _weighted(model):
-        if m.weight.grad is not None:
-            snip += float((m.weight.grad * m.weight).abs().sum().detach())
-            grad_norm += float(m.weight.grad.norm())
-    model.zero_grad()
-    return {"snip": snip, "grad_norm": grad_norm}
-
-
-def jacob_cov(model: nn.Module, x: torch.Tensor) -> float:
-    """-sum(log(v + k) + 1/(v + k)) over the eigenvalues v of the correlation of input Jacobians."""
-    x = x.clone().requires_grad_(True)
-    model.zero_grad()
-    model(x).sum().backward()
-    jac = x.grad.reshape(x.shape[0], -1).double()
-    model.zero_grad()
-    corr = torch.corrcoef(jac)
-    corr = torch.nan_to_num(corr, nan=0.0)
+def _jacob_cov_score(jac: torch.Tensor) -> float:
+    corr = torch.nan_to_num(torch.corrcoef(jac.reshape(jac.shape[0], -1).double()), nan=0.0)
     v = torch.linalg.eigvalsh(corr).clamp_min(0.0)
     k = 1e-5
     return float(-(torch.log(v + k) + 1.0 / (v + k)).sum())
+
+
+def batch_proxies(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """naswot, jacob_cov, snip and grad_norm from ONE forward pass in train mode:
+    - naswot: log|K| of the Hamming-agreement kernel of the ReLU on/off codes over the batch;
+    - jacob_cov: -sum(log(v + k) + 1/(v + k)) over the eigenvalues v of the correlation of the
+      input Jacobians of the output sum;
+    - snip: sum |w * dL/dw| and grad_norm: sum of per-layer ||dL/dw|| (cross-entropy L), over
+      conv and linear weights."""
+    n = x.shape[0]
+    codes: list[torch.Tensor] = []
+
+    def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+        codes.append((inp[0].detach().reshape(n, -1) > 0))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    x = x.clone().requires_grad_(True)
+    model.zero_grad()
+    try:
+        out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    (jac,) = torch.autograd.grad(out.sum(), x, retain_graph=True)
+    nn.functional.cross_entropy(out, y).backward()
+    snip = grad_norm = 0.0
+    with torch.no_grad():
+        for m in _weighted(model):
+            if m.weight.grad is not None:
+                snip += float((m.weight.grad * m.weight).abs().sum())
+                grad_norm += float(m.weight.grad.norm())
+    model.zero_grad()
+    return {"naswot": _naswot_kernel(codes, n), "jacob_cov": _jacob_cov_score(jac), "snip": snip,
+            "grad_norm": grad_norm}
 
 
 def synflow(model: nn.Module, x: torch.Tensor) -> float:
@@ -101,8 +104,7 @@ def compute_proxies(build: Callable[[], nn.Module], x: torch.Tensor, y: torch.Te
                     which: tuple[str, ...] = PROXIES) -> dict[str, float]:
     """The proxies named in `which` for the network `build()` makes, initialised from `seed`.
 
-    Each proxy gets a freshly initialised copy (same seed), in train mode as at the start of
-    training, so one proxy's backward never leaks into another's."""
+    The network is in train mode, as at the start of training; synflow gets its own copy."""
     unknown = [w for w in which if w not in PROXIES]
     if unknown:
         raise ValueError(f"unknown proxy {unknown[0]!r}; use one of {', '.join(PROXIES)}")
@@ -111,14 +113,11 @@ def compute_proxies(build: Callable[[], nn.Module], x: torch.Tensor, y: torch.Te
         model = build()
     model.train()
     out: dict[str, float] = {}
-    if "naswot" in which:
-        out["naswot"] = naswot(model, x)
-    if "snip" in which or "grad_norm" in which:
-        out.update({k: v for k, v in grad_proxies(copy.deepcopy(model), x, y).items() if k in which})
-    if "jacob_cov" in which:
-        out["jacob_cov"] = jacob_cov(copy.deepcopy(model), x)
+    if set(which) - {"synflow"}:
+        out.update(batch_proxies(copy.deepcopy(model), x, y))
     if "synflow" in which:
         out["synflow"] = synflow(model, x)
+    out = {k: v for k, v in out.items() if k in which}
     return {k: (v if math.isfinite(v) else math.nan) for k, v in out.items()}
 
 
