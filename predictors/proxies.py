@@ -64,7 +64,7 @@ def batch_proxies(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[st
     codes: list[torch.Tensor] = []
 
     def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
-        codes.append((inp[0].detach().reshape(n, -1) > 0))
+        codes.append(inp[0].detach().reshape(n, -1) > 0)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
     x = x.clone().requires_grad_(True)
