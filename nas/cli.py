@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from nas.errors import UserError
 
-COMMANDS = ("describe", "space", "train", "search", "worker")
+COMMANDS = ("describe", "space", "train", "search", "worker", "predictor")
 
 
 class _Parser(argparse.ArgumentParser):
