@@ -1,13 +1,14 @@
 """Predictor-guided search (BANANAS-style, White et al. 2021) as an Optuna sampler.
 
 The first `n_init` trials are random. After that, every `batch` trials the sampler fits an
-ensemble accuracy predictor (`predictors`: gradient boosting on path + live-graph features, its
-std calibrated on out-of-fold residuals) on every complete trial, draws candidates (`n_mutations`
-mutations, one to two steps each, of the `n_parents` best architectures plus `n_fresh` fresh
-samples), drops those already evaluated (by canonical form where the space has one), and queues
-the `batch` best by the acquisition: expected improvement over the best value (`ei`) or
-mean + `kappa` std (`ucb`). A queued architecture becomes the next trial's parameters as in the
-evolution sampler. Single-objective; maximises or minimises as the study says.
+ensemble accuracy predictor (`predictors`: five subsampled gradient-boosting models on path +
+live-graph features, fixed hyperparameters, std calibrated on out-of-fold residuals) on every
+complete trial, draws candidates (`n_mutations` mutations, one to two steps each, of the
+`n_parents` best architectures, plus `n_fresh` fresh samples), drops those already evaluated (by
+canonical form where the space has one), and queues the `batch` best by the acquisition:
+expected improvement over the best value (`ei`) or mean + `kappa` std (`ucb`). A queued
+architecture becomes the next trial's parameters as in the evolution sampler. Single-objective;
+maximises or minimises as the study says.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from nas.search.adapter import arch_of_trial, params_of
 from nas.search.objectives import feasible
 
 ACQUISITIONS = ("ei", "ucb")
+FAST_GBM = {"max_depth": 3, "n_estimators": 200, "learning_rate": 0.05}
 
 
 class BananasSampler(BaseSampler):
-    def __init__(self, space: Any, seed: int | None = None, n_init: int = 10, batch: int = 5,
+    def __init__(self, space: Any, seed: int | None = None, n_init: int = 10, batch: int = 10,
                  acquisition: str = "ei", kappa: float = 1.0, n_parents: int = 5, n_mutations: int = 100,
-                 n_fresh: int = 50, model: str = "gbm", features: Sequence[str] = ("path", "graf", "params")) -> None:
+                 n_fresh: int = 50, model: str = "gbm", features: Sequence[str] = ("path", "graf", "params"),
+                 model_params: dict[str, Any] | None = None) -> None:
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition {acquisition!r}: use one of {', '.join(ACQUISITIONS)}")
         if n_init < 4 or batch < 1:
@@ -39,6 +42,8 @@ class BananasSampler(BaseSampler):
         self.space, self.n_init, self.batch, self.acquisition, self.kappa = space, n_init, batch, acquisition, kappa
         self.n_parents, self.n_mutations, self.n_fresh = n_parents, n_mutations, n_fresh
         self.model, self.features = model, tuple(features)
+        # fixed hyperparameters: no CV grid per refit (the std is still calibrated out of fold)
+        self.model_params = FAST_GBM if model_params is None and model == "gbm" else dict(model_params or {})
         self._seed = 0 if seed is None else int(seed)
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
@@ -81,7 +86,7 @@ class BananasSampler(BaseSampler):
         y = np.array([sign * float(t.value) for t in done])
         ok = np.array([feasible(t.user_attrs.get("constraint")) for t in done])
         config = PredictorConfig(space=str(getattr(self.space, "name", "")), model=self.model,
-                                 features=self.features, seed=self._seed + self.fits)
+                                 features=self.features, seed=self._seed + self.fits, params=self.model_params)
         predictor = AccuracyPredictor(self.space, config).fit(archs, y)
         self.fits += 1
         seen = {self._key(a) for a in archs}
