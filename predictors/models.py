@@ -7,8 +7,9 @@ only (Kendall tau of the out-of-fold predictions), then calibrates its std on th
 out-of-fold residuals: std = sqrt((a * spread)^2 + (b * d)^2), with `spread` the model's own
 uncertainty (member spread, tree spread, GP std) and `d` the distance to the nearest training row,
 a and b >= 0 fitted by non-negative least squares to the squared residuals. So the std means what
-it says on held-out data and grows away from the data for every model, trees included.
-Deterministic for a seed.
+it says on held-out data and grows away from the data for every model, trees included
+(`calibrate=False` skips the out-of-fold work and returns the raw spread: for fast refits in a
+search). Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class Regressor:
     name = "base"
     grid: dict[str, list[Any]] = {}
 
-    def __init__(self, seed: int = 0, tune: bool = True, **params: Any) -> None:
-        self.seed, self.tune, self.fixed = seed, tune, params
+    def __init__(self, seed: int = 0, tune: bool = True, calibrate: bool = True, **params: Any) -> None:
+        self.seed, self.tune, self.calibrate, self.fixed = seed, tune, calibrate, params
         self.params: dict[str, Any] = {}
         self.calibration = (1.0, 0.0)
 
@@ -66,8 +67,13 @@ class Regressor:
             raise ValueError(f"need at least 4 training rows with matching targets, got X {x.shape}, y {y.shape}")
         self.scaler = _Scaler().fit(x)
         xs = self.scaler(x)
-        folds = self._folds(len(y))
+        self.x_train, self.cv_kendall = xs, float("nan")
         configs = self._configs()
+        if not self.calibrate and (not self.tune or len(configs) == 1):  # no out-of-fold work at all
+            self.params, self.calibration = configs[0], (1.0, 0.0)
+            self.state = self._fit_raw(xs, y, configs[0])
+            return self
+        folds = self._folds(len(y))
         best, best_tau, best_oof = configs[0], -np.inf, None
         for params in configs if (self.tune and len(configs) > 1) else configs[:1]:
             oof = self._oof(xs, y, folds, params)
@@ -76,8 +82,8 @@ class Regressor:
             if tau > best_tau:
                 best, best_tau, best_oof = params, tau, oof
         self.params, self.cv_kendall = best, float(best_tau)
-        self._calibrate(y, *best_oof)
-        self.x_train = xs
+        if self.calibrate:
+            self._calibrate(y, *best_oof)
         self.state = self._fit_raw(xs, y, best)
         return self
 
@@ -105,7 +111,7 @@ class Regressor:
         xs = self.scaler(np.asarray(x, dtype=np.float64))
         mean, spread = self._predict_raw(self.state, xs)
         a, b = self.calibration
-        std = np.sqrt((a * spread) ** 2 + (b * _nearest(xs, self.x_train)) ** 2)
+        std = np.sqrt((a * spread) ** 2 + (b * _nearest(xs, self.x_train)) ** 2) if b > 0 else a * spread
         return mean, std
 
     def config(self) -> dict[str, Any]:
@@ -164,7 +170,7 @@ class MLP(Regressor):
     """An ensemble of small ReLU MLPs (2 x `hidden`), full-batch Adam; members differ by init seed."""
 
     name = "mlp"
-    grid = {"weight_decay": [1e-4, 1e-2], "hidden": [64], "epochs": [300]}
+    grid = {"weight_decay": [1e-4, 1e-2], "hidden": [64], "epochs": [200]}
     members = 5
 
     def _fit_raw(self, x: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> Any:
@@ -201,7 +207,8 @@ class Ensemble(Regressor):
     parts = ("gbm", "rf", "mlp")
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> Ensemble:
-        self.models = [make_model(p, seed=self.seed, tune=self.tune).fit(x, y) for p in self.parts]
+        self.models = [make_model(p, seed=self.seed, tune=self.tune, calibrate=self.calibrate).fit(x, y)
+                       for p in self.parts]
         self.cv_kendall = float(np.mean([m.cv_kendall for m in self.models]))
         return self
 
@@ -215,8 +222,8 @@ class Ensemble(Regressor):
         return {"model": self.name, "seed": self.seed, "parts": [m.config() for m in self.models]}
 
 
-def make_model(name: str, seed: int = 0, tune: bool = True, **params: Any) -> Regressor:
+def make_model(name: str, seed: int = 0, tune: bool = True, calibrate: bool = True, **params: Any) -> Regressor:
     classes = {c.name: c for c in (GBM, RF, GP, MLP, Ensemble)}
     if name not in classes:
         raise ValueError(f"unknown predictor model {name!r}; use one of {', '.join(MODELS)}")
-    return classes[name](seed=seed, tune=tune, **params)
+    return classes[name](seed=seed, tune=tune, calibrate=calibrate, **params)

@@ -32,6 +32,7 @@ class PredictorConfig:
     proxies: str | None = None  # proxy table path, for zc features
     low_fidelity: str | None = None  # tabular evaluator spec, for the lowfi feature
     params: dict[str, Any] = field(default_factory=dict)  # fixed model hyperparameters (skip their tuning)
+    calibrate: bool = True  # calibrate std out of fold (off: the raw ensemble spread, faster)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", parse_features(self.features))
@@ -66,7 +67,8 @@ class AccuracyPredictor:
             raise ValueError(f"need one finite target per architecture, got {len(archs)} archs, {len(y)} targets")
         self.archs, self.targets = list(archs), y.tolist()
         x = self.features.fit(self.archs).transform(self.archs)
-        self.model = make_model(self.config.model, seed=self.config.seed, **self.config.params).fit(x, y)
+        self.model = make_model(self.config.model, seed=self.config.seed, calibrate=self.config.calibrate,
+                                **self.config.params).fit(x, y)
         return self
 
     def predict(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:

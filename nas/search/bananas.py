@@ -2,7 +2,7 @@
 
 The first `n_init` trials are random. After that, every `batch` trials the sampler fits an
 ensemble accuracy predictor (`predictors`: five subsampled gradient-boosting models on path +
-live-graph features, fixed hyperparameters, std calibrated on out-of-fold residuals) on every
+live-graph features, fixed hyperparameters, std = their spread, as in BANANAS) on every
 complete trial, draws candidates (`n_mutations` mutations, one to two steps each, of the
 `n_parents` best architectures, plus `n_fresh` fresh samples), drops those already evaluated (by
 canonical form where the space has one), and queues the `batch` best by the acquisition:
@@ -27,7 +27,7 @@ from nas.search.adapter import arch_of_trial, params_of
 from nas.search.objectives import feasible
 
 ACQUISITIONS = ("ei", "ucb")
-FAST_GBM = {"max_depth": 3, "n_estimators": 200, "learning_rate": 0.05}
+FAST_GBM = {"max_depth": 3, "n_estimators": 100, "learning_rate": 0.1}
 
 
 class BananasSampler(BaseSampler):
@@ -42,7 +42,7 @@ class BananasSampler(BaseSampler):
         self.space, self.n_init, self.batch, self.acquisition, self.kappa = space, n_init, batch, acquisition, kappa
         self.n_parents, self.n_mutations, self.n_fresh = n_parents, n_mutations, n_fresh
         self.model, self.features = model, tuple(features)
-        # fixed hyperparameters: no CV grid per refit (the std is still calibrated out of fold)
+        # fixed hyperparameters and no calibration: no out-of-fold work per refit
         self.model_params = FAST_GBM if model_params is None and model == "gbm" else dict(model_params or {})
         self._seed = 0 if seed is None else int(seed)
         self._rng = np.random.default_rng(seed)
@@ -86,7 +86,8 @@ class BananasSampler(BaseSampler):
         y = np.array([sign * float(t.value) for t in done])
         ok = np.array([feasible(t.user_attrs.get("constraint")) for t in done])
         config = PredictorConfig(space=str(getattr(self.space, "name", "")), model=self.model,
-                                 features=self.features, seed=self._seed + self.fits, params=self.model_params)
+                                 features=self.features, seed=self._seed + self.fits, params=self.model_params,
+                                 calibrate=False)
         predictor = AccuracyPredictor(self.space, config).fit(archs, y)
         self.fits += 1
         seen = {self._key(a) for a in archs}
