@@ -20,10 +20,10 @@ def _data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_fit_predict_shapes_and_std_grows_away_from_the_data(name: str) -> None:
-    x, y = _data(40)
+    x, y = _data(30)
     model = make_model(name, seed=0, tune=False).fit(x, y)
     near, _ = _data(25, seed=1)
-    far = near + 10.0
+    far = near + 100.0
     mean, std = model.predict(near)
     assert mean.shape == (25,) and std.shape == (25,) and np.all(np.isfinite(mean)) and np.all(std >= 0)
     assert np.corrcoef(mean, np.sin(3 * near[:, 0]) + near[:, 1] ** 2)[0, 1] > 0.5
@@ -34,8 +34,8 @@ def test_fit_predict_shapes_and_std_grows_away_from_the_data(name: str) -> None:
 @pytest.mark.parametrize("name", ["gbm", "rf"])
 def test_models_are_deterministic_for_a_seed(name: str) -> None:
     x, y = _data(30)
-    a = make_model(name, seed=3).fit(x, y).predict(x[:5])
-    b = make_model(name, seed=3).fit(x, y).predict(x[:5])
+    a = make_model(name, seed=3, n_estimators=50).fit(x, y).predict(x[:5])
+    b = make_model(name, seed=3, n_estimators=50).fit(x, y).predict(x[:5])
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
@@ -44,16 +44,17 @@ def test_unknown_model_is_one_line() -> None:
         make_model("xgb")
 
 
-@pytest.mark.parametrize("model", ["gp", "mlp"])
-def test_a_known_function_of_the_encoding_is_ranked_above_0_9(model: str) -> None:
+@pytest.mark.parametrize(("model", "params"), [("gp", {"nu": 2.5}), ("mlp", {"weight_decay": 1e-4})])
+def test_a_known_function_of_the_encoding_is_ranked_above_0_9(model: str, params: dict) -> None:
     space = default_space("nb201")
     rng = np.random.default_rng(0)
     w = rng.normal(size=30)
-    archs = [space.sample(rng) for _ in range(350)]
+    archs = [space.sample(rng) for _ in range(250)]
     y = np.array([space.encode(a) @ w for a in archs])
-    pred = AccuracyPredictor(space, PredictorConfig(model=model, features=("onehot",), seed=0))
-    mean, _ = pred.fit(archs[:250], y[:250]).predict(archs[250:])
-    assert kendall_tau(mean, y[250:]) > 0.9
+    pred = AccuracyPredictor(space, PredictorConfig(model=model, features=("onehot",), seed=0, params=params,
+                                                    calibrate=False))
+    mean, _ = pred.fit(archs[:150], y[:150]).predict(archs[150:])
+    assert kendall_tau(mean, y[150:]) > 0.9
 
 
 def test_live_graph_features_see_cut_cells() -> None:
