@@ -48,7 +48,7 @@ class ProxyTable:
         if self.path.stat().st_size > MAX_TABLE_BYTES:
             raise ValueError(f"proxy table {self.path} is over {MAX_TABLE_BYTES >> 20} MiB; is it the right file?")
         with self.path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            rows = [r for r in csv.DictReader(f) if r.get("time_s", "x")]  # skip a row still being written
         if not rows or any(c not in rows[0] for c in ("arch", *PROXIES)):
             raise ValueError(f"proxy table {self.path.name} needs columns arch, {', '.join(PROXIES)}")
         values = np.array([[proxy_feature(p, float(r[p] or "nan")) for p in PROXIES] for r in rows])
