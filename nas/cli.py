@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from nas.errors import UserError
 
-COMMANDS = ("describe", "space", "train", "search", "worker", "export", "report", "runs")
+COMMANDS = ("describe", "space", "train", "search", "worker", "export", "report", "runs", "predictor")
 
 
 class _Parser(argparse.ArgumentParser):

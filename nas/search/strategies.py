@@ -18,6 +18,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 
 from nas.search.adapter import probe_distributions
+from nas.search.bananas import BananasSampler
 from nas.search.config import DEFAULT_STRATEGY  # noqa: F401  (re-exported)
 from nas.search.evolution import EvolutionSampler
 from search_spaces.registry import Registry
@@ -145,6 +146,8 @@ for _strategy in (
              "Gaussian-process Bayesian optimisation", enforces_constraints=True),
     Strategy("qmc", lambda c: optuna.samplers.QMCSampler(scramble=True, seed=c.seed, warn_independent_sampling=False),
              "scrambled Sobol quasi-random sequence (seeded)"),
+    Strategy("bananas", lambda c: BananasSampler(c.space, seed=c.seed), "predictor-guided (BANANAS): GBM ensemble + "
+             "expected improvement over mutations of the best", multi_objective=False),
     Strategy("cmaes", _cmaes, "CMA-ES: numeric spaces only (refused for categorical choices)", multi_objective=False),
 ):
     register_strategy(_strategy)
