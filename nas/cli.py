@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from nas.errors import UserError
 
-COMMANDS = ("describe", "space", "train", "search", "worker")
+COMMANDS = ("describe", "space", "train", "search", "worker", "latency", "select")
 
 
 class _Parser(argparse.ArgumentParser):
