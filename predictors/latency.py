@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from nas.latency import LatencySettings, environment, fingerprint, measure_interleaved
-from predictors.latency_kernels import Kernel, features, kernel_module, kernels
+from predictors.latency_kernels import Kernel, category, features, kernel_module, kernels
 
 FORMAT_VERSION = 1
 MAX_PROFILE_BYTES = 50_000_000
 CHUNK = 16  # kernels / networks timed interleaved in one round-robin
+PRIOR_WEIGHT = 0.3  # how strongly the correction keeps each kernel category's weight near 1
 
 
 @dataclass
@@ -106,14 +107,26 @@ def load_predictor(space: Any, settings: LatencySettings, cache_dir: Path | None
 
 
 # --- profiling -------------------------------------------------------------------------------------
-def kernel_pool(space: Any, settings: LatencySettings, rng: np.random.Generator, n_archs: int = 200) -> list[Kernel]:
-    """The distinct kernels of `n_archs` sampled architectures (and the dense presets)."""
-    archs = [space.sample(rng) for _ in range(n_archs)] + _presets(space)
-    seen: dict[Kernel, None] = {}
-    for a in archs:
-        for k in kernels(space, a, settings.num_classes, settings.in_channels, settings.input_size):
-            seen.setdefault(k, None)
-    return list(seen)
+def kernel_pool(space: Any, settings: LatencySettings, rng: np.random.Generator, n_archs: int = 200,
+                presets: bool = True) -> tuple[list[Kernel], list[Kernel]]:
+    """(the distinct kernels of `n_archs` sampled architectures, those of the presets (dense space)
+    that fit the input size)."""
+    def distinct(archs: list[Any], skip_misfits: bool = False) -> list[Kernel]:
+        seen: dict[Kernel, None] = {}
+        for a in archs:
+            try:
+                ks = kernels(space, a, settings.num_classes, settings.in_channels, settings.input_size)
+            except ValueError:
+                if skip_misfits:  # a preset that downsamples below 1 x 1 at this input size
+                    continue
+                raise
+            for k in ks:
+                seen.setdefault(k, None)
+        return list(seen)
+
+    preset_kernels = distinct(_presets(space), skip_misfits=True) if presets else []
+    known = set(preset_kernels)
+    return [k for k in distinct([space.sample(rng) for _ in range(n_archs)]) if k not in known], preset_kernels
 
 
 def _presets(space: Any) -> list[Any]:
@@ -125,14 +138,25 @@ def _presets(space: Any) -> list[Any]:
     return [Architecture("dense", preset_genotype(name)) for name in EXAMPLES]
 
 
-def choose_kernels(pool: list[Kernel], n: int, rng: np.random.Generator) -> list[Kernel]:
-    """Every kernel of the rare types (at most 40 of a type), the rest drawn at random from the pool."""
+def _deeper(space: Any) -> Any:
+    """The space with up to three times the nodes per stage (dense), for correction networks whose
+    kernel counts spread (the per-kernel overhead is otherwise confounded with the per-type scales)."""
+    config = getattr(space, "config", None)
+    if space.name != "dense" or config is None:
+        return space
+    from dataclasses import replace
+
+    return type(space)(replace(config, max_nodes=min(16, 3 * config.max_nodes)))
+
+
+def choose_kernels(pool: list[Kernel], n: int, rng: np.random.Generator, must: Sequence[Kernel] = ()) -> list[Kernel]:
+    """`must`, every kernel of the rare types (at most 40 of a type), the rest drawn at random from the pool."""
     by_type: dict[str, list[Kernel]] = defaultdict(list)
     for k in pool:
         by_type[k[0]].append(k)
-    chosen = [k for ks in by_type.values() if len(ks) <= 40 for k in ks]
+    chosen = list(must) + [k for ks in by_type.values() if len(ks) <= 40 for k in ks]
     rest = [k for ks in by_type.values() if len(ks) > 40 for k in ks]
-    take = max(0, n - len(chosen))
+    take = max(0, n - (len(chosen) - len(must)))
     if take < len(rest):
         rest = [rest[i] for i in sorted(rng.choice(len(rest), size=take, replace=False))]
     return chosen + rest
@@ -167,15 +191,19 @@ def measure_networks(archs: Sequence[Any], space: Any, settings: LatencySettings
 
 
 def profile_space(space: Any, settings: LatencySettings, n_kernels: int = 300, n_networks: int = 40,
-                  seed: int = 0, progress: Callable[[str, int, int], None] | None = None) -> LatencyProfile:
-    """Measure `n_kernels` sampled kernels and `n_networks` sampled networks of `space`."""
+                  seed: int = 0, progress: Callable[[str, int, int], None] | None = None,
+                  presets: bool = True) -> LatencyProfile:
+    """Measure the presets' kernels (dense space) and `n_kernels` sampled kernels besides, and
+    `n_networks` sampled networks (half of them from a deeper variant of the space)."""
     if settings.format != "eager":
         raise ValueError("profiles are measured in eager mode; drop --format (or measure the artefact directly)")
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    chosen = choose_kernels(kernel_pool(space, settings, rng), n_kernels, rng)
+    pool, preset_kernels = kernel_pool(space, settings, rng, presets=presets)
+    chosen = choose_kernels(pool, n_kernels, rng, must=preset_kernels)
     ms = measure_kernels(chosen, settings, (lambda i, n: progress("kernels", i, n)) if progress else None)
-    nets = [space.sample(rng) for _ in range(n_networks)]
+    deeper = _deeper(space)
+    nets = [(space if i % 2 == 0 else deeper).sample(rng) for i in range(n_networks)]
     net_ms = measure_networks(nets, space, settings)
     if progress:
         progress("networks", len(nets), len(nets))
@@ -220,7 +248,8 @@ class LatencyPredictor:
             rows[k[0]][0].append(features(k))
             rows[k[0]][1].append(ms)
         self.models = {t: _KernelModel(np.asarray(x), np.asarray(y)) for t, (x, y) in rows.items()}
-        self.types = sorted(self.models)
+        self.table = dict(profile.kernels)  # a measured kernel is looked up, not predicted
+        self.types = sorted({category(k) for k, _ in profile.kernels})
         self.coef: np.ndarray | None = None
         self.rel_std = 0.0
         if profile.networks:
@@ -230,8 +259,8 @@ class LatencyPredictor:
             self.fit_correction(archs, np.asarray([ms for _, ms in profile.networks]))
 
     def kernel_terms(self, archs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Per architecture: the predicted ms summed by kernel type plus the kernel count (the
-        correction's inputs), and the variance of the kernel sum."""
+        """Per architecture: the predicted ms summed by kernel category plus the number of graph
+        nodes (the correction's inputs), and the variance of the kernel sum."""
         s = self.settings
         per_arch = [kernels(self.space, a, s.num_classes, s.in_channels, s.input_size) for a in archs]
         by_type: dict[str, list[tuple[int, Kernel]]] = defaultdict(list)
@@ -245,12 +274,12 @@ class LatencyPredictor:
                 raise ValueError(f"the latency profile has no {t!r} kernels; profile this space again")
             unique = list(dict.fromkeys(k for _, k in items))
             ms, v = self.models[t].predict(np.asarray([features(k) for k in unique]))
-            lookup = {k: (m, vv) for k, m, vv in zip(unique, ms, v)}
-            col = self.types.index(t)
+            lookup = {k: (self.table[k], 0.0) if k in self.table else (m, vv) for k, m, vv in zip(unique, ms, v)}
             for i, k in items:
-                terms[i, col] += lookup[k][0]
+                c = category(k)
+                terms[i, self.types.index(c) if c in self.types else 0] += lookup[k][0]
                 var[i] += lookup[k][1]
-        terms[:, -1] = [len(ks) for ks in per_arch]
+        terms[:, -1] = [self.space.graph(a).number_of_nodes() for a in archs]  # module calls: Python overhead
         return terms, var
 
     def kernel_sum(self, archs: Sequence[Any]) -> np.ndarray:
@@ -259,13 +288,18 @@ class LatencyPredictor:
         return terms[:, :-1].sum(1)
 
     def fit_correction(self, archs: Sequence[Any], measured_ms: np.ndarray) -> None:
-        """Non-negative weights on the per-type kernel sums, the kernel count and a constant, fitted
+        """Non-negative weights on the per-category kernel sums, the node count and a constant, fitted
         to minimise the relative error on measured networks."""
         from scipy.optimize import nnls
 
         terms, _ = self.kernel_terms(archs)
         x = np.hstack([terms, np.ones((len(archs), 1))]) / measured_ms[:, None]
-        self.coef, _ = nnls(x, np.ones(len(archs)))
+        # pseudo-rows pull each category's weight towards 1 (the kernel sum as measured), so a few
+        # networks cannot trade the kernels for a constant
+        k = len(self.types)
+        prior = np.zeros((k, x.shape[1]))
+        prior[np.arange(k), np.arange(k)] = PRIOR_WEIGHT
+        self.coef, _ = nnls(np.vstack([x, prior]), np.concatenate([np.ones(len(archs)), np.full(k, PRIOR_WEIGHT)]))
         rel = x @ self.coef - 1.0
         self.rel_std = float(np.sqrt(np.mean(rel**2))) if len(rel) > 1 else 0.0
 

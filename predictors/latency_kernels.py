@@ -49,6 +49,18 @@ def kernels(space: Any, arch: Any, num_classes: int, in_channels: int, input_siz
     return DECOMPOSE[name](space, arch, num_classes, in_channels, input_size)
 
 
+def category(k: Kernel) -> str:
+    """The kernel's group in the network-level correction: its type, convolutions split by the
+    slow paths (dilated, grouped) whose in-network cost differs most from the isolated one."""
+    kind, pairs = k
+    if kind != "op":
+        return kind
+    d = dict(pairs)
+    if not d["conv"]:
+        return "op:relu"
+    return "op:dilated" if d["dilation"] > 1 else "op:grouped" if d["groups"] > 1 else "op:conv"
+
+
 def features(k: Kernel) -> list[float]:
     """The model's input for a kernel: its configuration plus log MACs, input and output sizes."""
     kind, pairs = k
