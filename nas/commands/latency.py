@@ -63,7 +63,7 @@ def add_parser(sub: Any) -> None:
     add_common(m)
     m.set_defaults(func=run_measure)
     pr = verbs.add_parser("profile", help="measure kernels and networks of a space, fit and cache the predictor")
-    pr.add_argument("--space", default="dense", help="dense | nb201 | NAME?key=value | module:attr (default dense)")
+    pr.add_argument("--space", default="dense", help="a registered space (dense, nb201) or module:attr (default dense)")
     pr.add_argument("--kernels", type=positive_int, default=300, help="kernels to measure (default 300)")
     pr.add_argument("--networks", type=positive_int, default=40,
                     help="whole networks measured for the correction (default 40)")

@@ -98,11 +98,11 @@ def test_cli_profile_then_predict(tmp_path, capsys: pytest.CaptureFixture[str]) 
     arch.write_text(NB.from_edges(["nor_conv_3x3"] * 6).to_json())
     assert main(["latency", "predict", str(arch), *flags]) == 2  # nothing profiled yet
     assert "nas latency profile" in capsys.readouterr().err
-    assert main(["latency", "profile", "--space", "nb201?channels=4&cells_per_stage=1", "--kernels", "20",
+    assert main(["latency", "profile", "--space", "nb201", "--kernels", "20",
                  "--networks", "4", "--quiet", "--json", *flags]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["kernels"] >= 20 and doc["fingerprint"] in doc["profile"]
-    assert main(["latency", "predict", str(arch), "--space", "nb201?channels=4&cells_per_stage=1", "--json",
+    assert main(["latency", "predict", str(arch), "--json",
                  *flags]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["latency_ms"] > 0 and out["std_ms"] >= 0
