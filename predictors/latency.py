@@ -28,11 +28,15 @@ from typing import Any
 import numpy as np
 
 from nas.latency import LatencySettings, environment, fingerprint, measure_interleaved
-from predictors.latency_kernels import Kernel, category, features, kernel_module, kernels
+from predictors.latency_kernels import Kernel, category, features, kernel_module, kernels, traffic
 
 FORMAT_VERSION = 1
 MAX_PROFILE_BYTES = 50_000_000
 CHUNK = 16  # kernels / networks timed interleaved in one round-robin
+# Beyond the kernel sums: graph nodes (each a module call: Python overhead in the network that the
+# isolated kernels do not pay) and activation traffic (in a network, inputs written long before are
+# no longer in cache, unlike an isolated kernel's).
+EXTRA_TERMS = ("graph_nodes", "activation_mb")
 PRIOR_WEIGHT = 0.3  # how strongly the correction keeps each kernel category's weight near 1
 
 
@@ -259,15 +263,16 @@ class LatencyPredictor:
             self.fit_correction(archs, np.asarray([ms for _, ms in profile.networks]))
 
     def kernel_terms(self, archs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Per architecture: the predicted ms summed by kernel category plus the number of graph
-        nodes (the correction's inputs), and the variance of the kernel sum."""
+        """Per architecture: the predicted ms summed by kernel category, then `EXTRA_TERMS` (the
+        correction's inputs); and the variance of the kernel sum."""
         s = self.settings
         per_arch = [kernels(self.space, a, s.num_classes, s.in_channels, s.input_size) for a in archs]
         by_type: dict[str, list[tuple[int, Kernel]]] = defaultdict(list)
         for i, ks in enumerate(per_arch):
             for k in ks:
                 by_type[k[0]].append((i, k))
-        terms = np.zeros((len(archs), len(self.types) + 1))
+        k_cat = len(self.types)
+        terms = np.zeros((len(archs), k_cat + len(EXTRA_TERMS)))
         var = np.zeros(len(archs))
         for t, items in by_type.items():
             if t not in self.models:
@@ -278,17 +283,18 @@ class LatencyPredictor:
             for i, k in items:
                 c = category(k)
                 terms[i, self.types.index(c) if c in self.types else 0] += lookup[k][0]
+                terms[i, k_cat + 1] += traffic(k) * s.batch_size * 4e-6  # MB of activations read and written
                 var[i] += lookup[k][1]
-        terms[:, -1] = [self.space.graph(a).number_of_nodes() for a in archs]  # module calls: Python overhead
+        terms[:, k_cat] = [self.space.graph(a).number_of_nodes() for a in archs]  # module calls: Python overhead
         return terms, var
 
     def kernel_sum(self, archs: Sequence[Any]) -> np.ndarray:
         """The baseline without the correction: the sum of the kernel predictions."""
         terms, _ = self.kernel_terms(archs)
-        return terms[:, :-1].sum(1)
+        return terms[:, :len(self.types)].sum(1)
 
     def fit_correction(self, archs: Sequence[Any], measured_ms: np.ndarray) -> None:
-        """Non-negative weights on the per-category kernel sums, the node count and a constant, fitted
+        """Non-negative weights on the per-category kernel sums, `EXTRA_TERMS` and a constant, fitted
         to minimise the relative error on measured networks."""
         from scipy.optimize import nnls
 
@@ -307,11 +313,11 @@ class LatencyPredictor:
         """(mean ms, std ms) per architecture."""
         terms, var = self.kernel_terms(archs)
         if self.coef is None:
-            mean = terms[:, :-1].sum(1)
+            mean = terms[:, :len(self.types)].sum(1)
             return mean, np.sqrt(var)
         x = np.hstack([terms, np.ones((len(archs), 1))])
         mean = x @ self.coef
-        scale = float(np.mean(self.coef[:-2])) if len(self.coef) > 2 else 1.0
+        scale = float(np.mean(self.coef[:len(self.types)]))
         std = np.sqrt(scale**2 * var + (self.rel_std * mean) ** 2)
         return mean, std
 

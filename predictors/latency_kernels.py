@@ -144,6 +144,12 @@ def _nb201(space: Any, arch: Any, num_classes: int, in_channels: int, input_size
 DECOMPOSE: dict[str, Callable[..., list[Kernel]]] = {"dense": _dense, "nb201": _nb201}
 
 
+def traffic(k: Kernel) -> float:
+    """Input plus output elements of one sample through the kernel."""
+    _, n_in, n_out = _sizes(k[0], {n: v for n, v in k[1] if not isinstance(v, tuple)})
+    return n_in + n_out
+
+
 # --- sizes and modules ----------------------------------------------------------------------------
 def _sizes(kind: str, d: dict[str, float]) -> tuple[float, float, float]:
     """(MACs, input elements, output elements) of one sample through the kernel."""
