@@ -12,7 +12,8 @@ from typing import Any
 
 from nas.cli import add_common, print_json
 
-ARCH_HELP = "preset:NAME, an architecture JSON file, or a run directory (its arch.json / best architecture)"
+ARCH_HELP = ("preset:NAME, an architecture JSON file, or a run directory (its arch.json / best architecture); "
+             "measure also takes an exported model.pt2")
 
 
 def positive_int(text: str) -> int:
@@ -126,12 +127,21 @@ def _space(spec: str | None, arch: Any = None) -> Any:
 
 
 def run_measure(args: argparse.Namespace) -> int:
-    from nas.latency import measure_arch
+    from nas.latency import example_input, measure_arch, measure_interleaved
 
-    arch, inputs = resolve_arch(args.arch)
-    settings = settings_from(args, inputs, args.format)
-    m = measure_arch(arch, settings)
-    doc = {"arch_key": arch.key(), "space": arch.space, **m.to_dict(), "min_ms": min(m.times_ms)}
+    if args.arch.endswith(".pt2") and Path(args.arch).expanduser().is_file():  # an exported artefact as is
+        import torch
+
+        settings = settings_from(args, None, "eager")
+        module, x = torch.export.load(str(Path(args.arch).expanduser())).module(), example_input(settings)
+        m = measure_interleaved([lambda: module(x)], settings)[0]  # an exported program has no eval() / to()
+        doc = {"artefact": args.arch, **m.to_dict(), "min_ms": min(m.times_ms)}
+        m.settings["format"] = "pt2"
+    else:
+        arch, inputs = resolve_arch(args.arch)
+        settings = settings_from(args, inputs, args.format)
+        m = measure_arch(arch, settings)
+        doc = {"arch_key": arch.key(), "space": arch.space, **m.to_dict(), "min_ms": min(m.times_ms)}
     if args.json:
         print_json(doc)
     else:

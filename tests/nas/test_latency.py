@@ -72,3 +72,27 @@ def test_cli_measure_json(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
 def test_cli_measure_bad_values_exit_2(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["latency", "measure", "preset:resnet-20", *flags]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_train_evaluator_measures_with_the_shared_function() -> None:
+    from nas.evaluators.train import TrainEvaluator
+    from nas.training import TrainConfig
+    from search_spaces import default_space
+
+    ev = TrainEvaluator(default_space("dense"), "synthetic?subset=60&resolution=8&classes=4",
+                        TrainConfig(epochs=1, batch_size=32), measure_latency=True, latency_repeats=3)
+    r = ev.evaluate(load_arch("preset:resnet-20"))
+    info = r.extra["latency"]
+    assert r.latency_ms is not None and r.latency_ms > 0
+    assert info["repeats"] == 3 and info["iqr_ms"] >= 0 and info["input_size"] == 8 and "device_model" in info
+
+
+def test_cli_measures_an_exported_artefact(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nas.latency import example_input
+
+    model = build_arch(load_arch("preset:resnet-20"), TINY).eval()
+    torch.export.save(torch.export.export(model, (example_input(TINY),)), str(tmp_path / "model.pt2"))
+    assert main(["latency", "measure", str(tmp_path / "model.pt2"), "--input-size", "8", "--repeats", "3",
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["latency_ms"] > 0 and doc["settings"]["format"] == "pt2"
