@@ -32,7 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TABLE = ROOT.parent / "shared" / "nb201" / "nb201_cifar10.csv"
+# ../shared beside the checkout, or beside the worktrees' folder
+TABLE = next((p / "shared" / "nb201" / "nb201_cifar10.csv" for p in (ROOT.parent, ROOT.parent.parent)
+              if (p / "shared" / "nb201" / "nb201_cifar10.csv").exists()), ROOT.parent / "shared" / "nb201" / "x.csv")
 
 
 def settings(repeats: int):  # type: ignore[no-untyped-def]
