@@ -12,6 +12,7 @@ measured again in another process, and how much accuracy does the guarantee cost
    accurate with predicted latency <= limit), whose overshoot is reported.
 
     taskset -c 1 python bench/latency_selection.py --trials 60
+    BENCH_CORE=0 taskset -c 0 python bench/latency_selection.py --trials 60   # on core 0
 
 Writes bench/results/latency_selection.json.
 """
@@ -63,7 +64,8 @@ def worker(path: Path, repeats: int) -> None:
 def measure_elsewhere(archs: list, tmp: Path, name: str, repeats: int) -> np.ndarray:  # type: ignore[type-arg]
     path = tmp / f"{name}.json"
     path.write_text(json.dumps([a.to_dict() for a in archs]))
-    subprocess.run(["taskset", "-c", "1", sys.executable, __file__, "--worker", str(path), "--repeats", str(repeats)],
+    core = os.environ.get("BENCH_CORE", "1")  # the core the measuring process is pinned to
+    subprocess.run(["taskset", "-c", core, sys.executable, __file__, "--worker", str(path), "--repeats", str(repeats)],
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return np.asarray(json.loads(path.with_suffix(".out.json").read_text()))
 
@@ -135,9 +137,11 @@ def main() -> None:
         "predictor_only_overshoot_mean_when_over": float(np.mean([p["overshoot"] for p in po if p["overshoot"] > 0]))
         if any(p["overshoot"] > 0 for p in po) else 0.0,
         "profile_seconds": round(profile_s, 1), "candidates": len(cands)}
+    core = os.environ.get("BENCH_CORE", "1")
     result = {"summary": summary, "rows": rows, "environment": environment(s),
               "loadavg_start": [round(x, 2) for x in load0], "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-              "command": "taskset -c 1 python bench/latency_selection.py " + " ".join(sys.argv[1:])}
+              "command": f"BENCH_CORE={core} taskset -c {core} python bench/latency_selection.py "
+                         + " ".join(sys.argv[1:])}
     print(f"{len(cands)} candidates (nb201 random search, tabular accuracies); batch 1, threads 1, clock cpu; "
           f"load {result['loadavg_start']} -> {result['loadavg_end']}")
     print(f"{'limit ms':>9}{'picked val':>11}{'bound ms':>9}{'again ms':>9}{'ok':>4}{'best ok':>9}{'gap':>7}"
