@@ -7,7 +7,7 @@ alone, and FLOPs-proportional (ms per MAC fitted on the profile's measured netwo
 measurement gives the noise floor: the share of re-measurements within +-10% of the first.
 
     taskset -c 1 python bench/latency_predictor.py --space dense --batch-size 1 --archs 200
-    taskset -c 1 python bench/latency_predictor.py --space nb201 --batch-size 32 --archs 100
+    taskset -c 1 python bench/latency_predictor.py --space nb201 --batch-size 32 --archs 100 --repeats 8
 
 Writes bench/results/latency_predictor_<space>_b<B>.json.
 """
@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--networks", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--clock", default="cpu", choices=("cpu", "wall"))
+    ap.add_argument("--save-profile", default=None, help="also write the profile JSON here")
     args = ap.parse_args()
     import torch
 
@@ -61,6 +62,8 @@ def main() -> None:
     t0 = time.perf_counter()
     prof = profile_space(space, s, n_kernels=args.kernels, n_networks=args.networks, seed=0)
     profile_s = time.perf_counter() - t0
+    if args.save_profile:
+        prof.save(Path(args.save_profile))
     pred = LatencyPredictor(prof, space, s)
     rng = np.random.default_rng(1000)
     sampled = [space.sample(rng) for _ in range(args.archs)]
@@ -105,6 +108,7 @@ def main() -> None:
         print(f"{name:<22}{m['all']['within_10pct']:>16.1%}{m['sampled']['within_10pct']:>10.1%}{pres:>10}"
               f"{m['all']['median_abs_err']:>14.1%}{m['all']['p90_abs_err']:>11.1%}")
     out = ROOT / "bench" / "results" / f"latency_predictor_{args.space}_b{args.batch_size}.json"
+    result["archs"] = [a.to_dict() for a in archs]
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"wrote {out}")
 

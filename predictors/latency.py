@@ -36,7 +36,7 @@ CHUNK = 16  # kernels / networks timed interleaved in one round-robin
 # Beyond the kernel sums: graph nodes (each a module call: Python overhead in the network that the
 # isolated kernels do not pay) and activation traffic (in a network, inputs written long before are
 # no longer in cache, unlike an isolated kernel's).
-EXTRA_TERMS = ("graph_nodes", "activation_mb")
+EXTRA_TERMS = ("graph_nodes", "activation_mb", "graph_edges")
 PRIOR_WEIGHT = 0.3  # how strongly the correction keeps each kernel category's weight near 1
 
 
@@ -166,23 +166,32 @@ def choose_kernels(pool: list[Kernel], n: int, rng: np.random.Generator, must: S
     return chosen + rest
 
 
-def measure_kernels(ks: Sequence[Kernel], settings: LatencySettings,
-                    progress: Callable[[int, int], None] | None = None) -> list[float]:
+def measure_kernels(ks: Sequence[Kernel], settings: LatencySettings, progress: Callable[[int, int], None] | None = None,
+                    passes: int = 2) -> list[float]:
+    """Each kernel's median ms, averaged over `passes` passes in different orders (so different
+    round-robin neighbours and moments): on a shared machine one pass's load spike would otherwise
+    stay in the profile, and a kernel a network repeats 50 times multiplies it."""
     import torch
 
     dtype = getattr(torch, settings.dtype)
-    out: list[float] = []
-    for start in range(0, len(ks), CHUNK):
-        fns = []
-        for k in ks[start:start + CHUNK]:
-            module, make = kernel_module(k, settings.batch_size)
-            module = module.to(device=settings.device, dtype=dtype).eval()
-            args = make(settings.device, dtype)
-            fns.append(lambda m=module, a=args: m(*a))
-        out += [m.latency_ms for m in measure_interleaved(fns, settings)]
-        if progress:
-            progress(len(out), len(ks))
-    return out
+    total = np.zeros(len(ks))
+    done = 0
+    for p in range(passes):
+        order = np.arange(len(ks)) if p % 2 == 0 else np.arange(len(ks))[::-1]
+        order = np.roll(order, p // 2 * (CHUNK // 2))
+        for start in range(0, len(ks), CHUNK):
+            idx = order[start:start + CHUNK]
+            fns = []
+            for i in idx:
+                module, make = kernel_module(ks[i], settings.batch_size)
+                module = module.to(device=settings.device, dtype=dtype).eval()
+                args = make(settings.device, dtype)
+                fns.append(lambda m=module, a=args: m(*a))
+            total[idx] += [m.latency_ms for m in measure_interleaved(fns, settings)]
+            done += len(idx)
+            if progress:
+                progress(done, passes * len(ks))
+    return list(total / passes)
 
 
 def measure_networks(archs: Sequence[Any], space: Any, settings: LatencySettings) -> list[float]:
@@ -252,7 +261,6 @@ class LatencyPredictor:
             rows[k[0]][0].append(features(k))
             rows[k[0]][1].append(ms)
         self.models = {t: _KernelModel(np.asarray(x), np.asarray(y)) for t, (x, y) in rows.items()}
-        self.table = dict(profile.kernels)  # a measured kernel is looked up, not predicted
         self.types = sorted({category(k) for k, _ in profile.kernels})
         self.coef: np.ndarray | None = None
         self.rel_std = 0.0
@@ -279,13 +287,16 @@ class LatencyPredictor:
                 raise ValueError(f"the latency profile has no {t!r} kernels; profile this space again")
             unique = list(dict.fromkeys(k for _, k in items))
             ms, v = self.models[t].predict(np.asarray([features(k) for k in unique]))
-            lookup = {k: (self.table[k], 0.0) if k in self.table else (m, vv) for k, m, vv in zip(unique, ms, v)}
+            # measured kernels too come from the model: it pools a kernel's noisy measurement with its neighbours'
+            lookup = {k: (m, vv) for k, m, vv in zip(unique, ms, v)}
             for i, k in items:
                 c = category(k)
                 terms[i, self.types.index(c) if c in self.types else 0] += lookup[k][0]
                 terms[i, k_cat + 1] += traffic(k) * s.batch_size * 4e-6  # MB of activations read and written
                 var[i] += lookup[k][1]
-        terms[:, k_cat] = [self.space.graph(a).number_of_nodes() for a in archs]  # module calls: Python overhead
+        graphs = [self.space.graph(a) for a in archs]
+        terms[:, k_cat] = [g.number_of_nodes() for g in graphs]  # module calls: Python overhead
+        terms[:, k_cat + 2] = [g.number_of_edges() for g in graphs]  # inputs gathered per merge
         return terms, var
 
     def kernel_sum(self, archs: Sequence[Any]) -> np.ndarray:
