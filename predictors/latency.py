@@ -34,10 +34,11 @@ FORMAT_VERSION = 1
 MAX_PROFILE_BYTES = 50_000_000
 CHUNK = 16  # kernels / networks timed interleaved in one round-robin
 # Beyond the kernel sums: graph nodes (each a module call: Python overhead in the network that the
-# isolated kernels do not pay) and activation traffic (in a network, inputs written long before are
-# no longer in cache, unlike an isolated kernel's).
+# isolated kernels do not pay), activation traffic (in a network, inputs written long before are
+# no longer in cache, unlike an isolated kernel's) and graph edges (inputs gathered per merge).
 EXTRA_TERMS = ("graph_nodes", "activation_mb", "graph_edges")
 PRIOR_WEIGHT = 0.3  # how strongly the correction keeps each kernel category's weight near 1
+LOOKUP_BELOW = 50  # kernel types with fewer measured configurations are looked up, not modelled
 
 
 @dataclass
@@ -261,6 +262,10 @@ class LatencyPredictor:
             rows[k[0]][0].append(features(k))
             rows[k[0]][1].append(ms)
         self.models = {t: _KernelModel(np.asarray(x), np.asarray(y)) for t, (x, y) in rows.items()}
+        # a type with few configurations is a lookup table (NB201's ops); a type with many is a model,
+        # which pools a noisy measurement with its neighbours' (a table would multiply one bad
+        # measurement by the 50 times a ResNet repeats its kernel)
+        self.table = {k: ms for k, ms in profile.kernels if len(rows[k[0]][1]) < LOOKUP_BELOW}
         self.types = sorted({category(k) for k, _ in profile.kernels})
         self.coef: np.ndarray | None = None
         self.rel_std = 0.0
@@ -287,8 +292,7 @@ class LatencyPredictor:
                 raise ValueError(f"the latency profile has no {t!r} kernels; profile this space again")
             unique = list(dict.fromkeys(k for _, k in items))
             ms, v = self.models[t].predict(np.asarray([features(k) for k in unique]))
-            # measured kernels too come from the model: it pools a kernel's noisy measurement with its neighbours'
-            lookup = {k: (m, vv) for k, m, vv in zip(unique, ms, v)}
+            lookup = {k: (self.table[k], 0.0) if k in self.table else (m, vv) for k, m, vv in zip(unique, ms, v)}
             for i, k in items:
                 c = category(k)
                 terms[i, self.types.index(c) if c in self.types else 0] += lookup[k][0]
