@@ -27,7 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nas.latency import LatencySettings, environment  # noqa: E402
-from predictors.latency import LatencyPredictor, _presets, measure_networks, profile_space, within  # noqa: E402
+from predictors.latency import (  # noqa: E402
+    LatencyPredictor,
+    LatencyProfile,
+    _presets,
+    measure_networks,
+    profile_space,
+    within,
+)
 from search_spaces.plugins import resolve_space  # noqa: E402
 
 
@@ -52,12 +59,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--clock", default="cpu", choices=("cpu", "wall"))
     ap.add_argument("--save-profile", default=None, help="also write the profile JSON here")
+    ap.add_argument("--rescore", default=None, metavar="PROFILE",
+                    help="measure nothing: refit the predictor from this saved profile and score it against the "
+                         "measurements already in the result JSON (after a change to the predictor's fitting)")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
     space = resolve_space(args.space)
     s = LatencySettings(batch_size=args.batch_size, threads=1, repeats=args.repeats, warmup=3, clock=args.clock)
+    out = ROOT / "bench" / "results" / f"latency_predictor_{args.space}_b{args.batch_size}.json"
+    if args.rescore:
+        rescore(out, LatencyProfile.load(Path(args.rescore)), space, s)
+        return
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     prof = profile_space(space, s, n_kernels=args.kernels, n_networks=args.networks, seed=0)
@@ -74,41 +88,60 @@ def main() -> None:
     second = np.asarray(measure_networks(archs, space, s))
     measure_s = time.perf_counter() - t1
     true = (first + second) / 2
-    mean, std = pred.predict(archs)
-    ksum = pred.kernel_sum(archs)
-    from search_spaces.base import Architecture
-
-    nets = [Architecture.from_dict(a) for a, _ in prof.networks]
-    per_mac = np.median(np.asarray([ms for _, ms in prof.networks]) / flops_of(space, nets, s))
-    flops_pred = flops_of(space, archs, s) * per_mac
     n = len(sampled)
-    rows = {"predictor": mean, "kernel sum alone": ksum, "FLOPs-proportional": flops_pred}
     result = {"space": args.space, "batch_size": args.batch_size, "archs_sampled": n, "presets": len(presets),
               "profile_seconds": round(profile_s, 1), "measure_seconds": round(measure_s, 1),
               "profile_kernels": len(prof.kernels), "profile_networks": len(prof.networks),
               "noise_floor_within_10pct": within(second, first),
               "noise_floor_median_abs_diff": float(np.median(np.abs(second / first - 1))),
-              "within_2std": float(np.mean(np.abs(mean - true) <= 2 * std)),
-              "methods": {name: {"all": stats(p, true), "sampled": stats(p[:n], true[:n]),
-                                 **({"presets": stats(p[n:], true[n:])} if presets else {})}
-                          for name, p in rows.items()},
-              "correction": {"categories": pred.types, "coef": [float(c) for c in pred.coef],
-                             "fit_rel_rmse": pred.rel_std},
               "loadavg_start": [round(x, 2) for x in load0], "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-              "environment": environment(s),
-              "measured_ms": [float(x) for x in true], "predicted_ms": [float(x) for x in mean],
+              "environment": environment(s), "measured_ms": [float(x) for x in true],
+              "archs": [a.to_dict() for a in archs],
               "command": "taskset -c 1 python bench/latency_predictor.py " + " ".join(sys.argv[1:])}
+    score(result, pred, prof, space, s, archs, true)
     print(f"{args.space} batch {args.batch_size}, {n} sampled + {len(presets)} presets, clock {args.clock}, "
           f"threads 1, load {result['loadavg_start']} -> {result['loadavg_end']}")
     print(f"profile {profile_s:.0f} s ({len(prof.kernels)} kernels, {len(prof.networks)} networks); noise floor "
           f"(re-measurement within 10%): {result['noise_floor_within_10pct']:.1%}")
+    report(result, out)
+
+
+def score(result: dict, pred, prof, space, s, archs, true) -> None:  # type: ignore[no-untyped-def, type-arg]
+    """The three predictors against the measurements, into `result`."""
+    from search_spaces.base import Architecture
+
+    mean, std = pred.predict(archs)
+    nets = [Architecture.from_dict(a) for a, _ in prof.networks]
+    per_mac = np.median(np.asarray([ms for _, ms in prof.networks]) / flops_of(space, nets, s))
+    rows = {"predictor": mean, "kernel sum alone": pred.kernel_sum(archs),
+            "FLOPs-proportional": flops_of(space, archs, s) * per_mac}
+    n = result["archs_sampled"]
+    result["methods"] = {name: {"all": stats(p, true), "sampled": stats(p[:n], true[:n]),
+                                **({"presets": stats(p[n:], true[n:])} if result["presets"] else {})}
+                         for name, p in rows.items()}
+    result["within_2std"] = float(np.mean(np.abs(mean - true) <= 2 * std))
+    result["correction"] = {"categories": pred.types, "coef": [float(c) for c in pred.coef],
+                            "fit_rel_rmse": pred.rel_std}
+    result["predicted_ms"] = [float(x) for x in mean]
+
+
+def rescore(out: Path, prof, space, s) -> None:  # type: ignore[no-untyped-def]
+    from search_spaces.base import Architecture
+
+    result = json.loads(out.read_text())
+    archs = [Architecture.from_dict(a) for a in result["archs"]]
+    score(result, LatencyPredictor(prof, space, s), prof, space, s, archs, np.asarray(result["measured_ms"]))
+    result["rescored"] = "predictor refitted from the saved profile by the current code; measurements unchanged"
+    print(f"{result['space']} batch {result['batch_size']}: rescored, measurements of {result['command']}")
+    report(result, out)
+
+
+def report(result: dict, out: Path) -> None:  # type: ignore[type-arg]
     print(f"{'method':<22}{'within 10% all':>16}{'sampled':>10}{'presets':>10}{'median |err|':>14}{'p90 |err|':>11}")
     for name, m in result["methods"].items():
         pres = f"{m['presets']['within_10pct']:.1%}" if "presets" in m else "-"
         print(f"{name:<22}{m['all']['within_10pct']:>16.1%}{m['sampled']['within_10pct']:>10.1%}{pres:>10}"
               f"{m['all']['median_abs_err']:>14.1%}{m['all']['p90_abs_err']:>11.1%}")
-    out = ROOT / "bench" / "results" / f"latency_predictor_{args.space}_b{args.batch_size}.json"
-    result["archs"] = [a.to_dict() for a in archs]
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"wrote {out}")
 
