@@ -97,7 +97,8 @@ def main() -> None:
               "loadavg_start": [round(x, 2) for x in load0], "loadavg_end": [round(x, 2) for x in os.getloadavg()],
               "environment": environment(s), "measured_ms": [float(x) for x in true],
               "archs": [a.to_dict() for a in archs],
-              "command": "taskset -c 1 python bench/latency_predictor.py " + " ".join(sys.argv[1:])}
+              "cpu_affinity": sorted(os.sched_getaffinity(0)),
+              "command": "python bench/latency_predictor.py " + " ".join(sys.argv[1:])}
     score(result, pred, prof, space, s, archs, true)
     print(f"{args.space} batch {args.batch_size}, {n} sampled + {len(presets)} presets, clock {args.clock}, "
           f"threads 1, load {result['loadavg_start']} -> {result['loadavg_end']}")
