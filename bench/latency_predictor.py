@@ -96,7 +96,7 @@ def main() -> None:
               "noise_floor_median_abs_diff": float(np.median(np.abs(second / first - 1))),
               "loadavg_start": [round(x, 2) for x in load0], "loadavg_end": [round(x, 2) for x in os.getloadavg()],
               "environment": environment(s), "measured_ms": [float(x) for x in true],
-              "archs": [a.to_dict() for a in archs],
+              "archs": [json.dumps(a.to_dict(), separators=(",", ":")) for a in archs],  # compact: one line each
               "cpu_affinity": sorted(os.sched_getaffinity(0)),
               "command": "python bench/latency_predictor.py " + " ".join(sys.argv[1:])}
     score(result, pred, prof, space, s, archs, true)
@@ -130,7 +130,7 @@ def rescore(out: Path, prof, space, s) -> None:  # type: ignore[no-untyped-def]
     from search_spaces.base import Architecture
 
     result = json.loads(out.read_text())
-    archs = [Architecture.from_dict(a) for a in result["archs"]]
+    archs = [Architecture.from_json(a) if isinstance(a, str) else Architecture.from_dict(a) for a in result["archs"]]
     score(result, LatencyPredictor(prof, space, s), prof, space, s, archs, np.asarray(result["measured_ms"]))
     result["rescored"] = "predictor refitted from the saved profile by the current code; measurements unchanged"
     print(f"{result['space']} batch {result['batch_size']}: rescored, measurements of {result['command']}")
