@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 
 from nas.errors import UserError
 
-COMMANDS = ("describe", "space", "train", "search", "worker", "export", "report", "runs", "predictor")
+COMMANDS = ("describe", "space", "train", "search", "worker", "export", "report", "runs", "predictor", "latency",
+            "select")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,7 +9,6 @@ training it again with the same seed.
 from __future__ import annotations
 
 import copy
-import statistics
 import time
 from dataclasses import replace
 from typing import Any
@@ -94,24 +93,15 @@ class TrainEvaluator:
         return int(self.space.shape(arch, d.num_classes, d.in_channels, d.input_size).macs)
 
     def _latency(self, model: Any) -> tuple[float, dict[str, Any]]:
-        """Median ms of a batch-1 forward pass after warm-up (device, threads and batch recorded)."""
+        """Median ms of a batch-1 forward pass after warm-up, by the one measurement (`nas.latency`)."""
         import torch
 
+        from nas.latency import LatencySettings, measure
+
         d = self.data
-        device = next(model.parameters()).device
-        x = torch.randn(1, d.in_channels, d.input_size, d.input_size, device=device)
-        model.eval()
-        times = []
-        with torch.inference_mode():
-            for i in range(5 + self.latency_repeats):
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                model(x)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                if i >= 5:
-                    times.append((time.perf_counter() - t0) * 1000.0)
-        info = {"device": str(device), "batch_size": 1, "threads": torch.get_num_threads(),
-                "repeats": self.latency_repeats}
-        return statistics.median(times), info
+        device = str(next(model.parameters()).device)
+        settings = LatencySettings(device=device, batch_size=1, threads=torch.get_num_threads(),
+                                   input_size=d.input_size, in_channels=d.in_channels,
+                                   num_classes=d.num_classes, repeats=self.latency_repeats)
+        m = measure(model, settings)
+        return m.latency_ms, {**m.settings, "iqr_ms": m.iqr_ms}
