@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 HEARTBEAT_S = 30
 GRACE_S = 120
@@ -107,19 +107,35 @@ def owner_alive(who: Any) -> bool | None:
     return who.get("start") is None or start is None or start == who.get("start")
 
 
-def fail_stale_trials(study: optuna.Study) -> list[int]:
+def ask_owned(study: optuna.Study, who: dict[str, Any]) -> optuna.Trial:
+    """`study.ask()`, but the trial is created with its owner (user attribute `worker`) in the
+    same write, so no kill can leave a RUNNING trial without one; then its first heartbeat."""
+    study._thread_local.cached_all_trials = None  # as ask(): sync the storage once every trial
+    now = datetime.datetime.now()
+    template = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, datetime_start=now,
+                           datetime_complete=None, params={}, distributions={}, user_attrs={"worker": who},
+                           system_attrs={}, intermediate_values={}, trial_id=-1)
+    tid = study._storage.create_new_trial(study._study_id, template_trial=template)
+    return optuna.Trial(study, tid)
+
+
+def fail_stale_trials(study: optuna.Study, *, ownerless_now: bool = False) -> list[int]:
     """Mark FAIL the RUNNING trials whose owner is gone: owners on this host that are not alive,
-    trials with no owner recorded `NO_OWNER_S` seconds after they started, and (RDB storage)
-    trials whose heartbeat stopped. Returns the numbers of the trials it failed (by owner)."""
+    trials with no owner recorded (left by an older version: `ask_owned` always records one)
+    `NO_OWNER_S` seconds after they started or at once with `ownerless_now` (`--resume`), and
+    (RDB storage) trials whose heartbeat stopped. Returns the numbers of the trials it failed."""
     failed = []
     storage = study._storage
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        who = t.user_attrs.get("worker")
-        if who is None:  # killed between ask and recording its owner, or just asked by another process
-            started = t.datetime_start
-            alive = started is not None and (datetime.datetime.now() - started).total_seconds() < NO_OWNER_S
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    owned = {t.number: owner_alive(t.user_attrs["worker"]) for t in running if "worker" in t.user_attrs}
+    ownerless_now = ownerless_now and all(alive is False for alive in owned.values())  # no live worker
+    for t in running:
+        if t.number in owned:
+            alive = owned[t.number]
         else:
-            alive = owner_alive(who)
+            started = t.datetime_start
+            alive = (not ownerless_now and started is not None
+                     and (datetime.datetime.now() - started).total_seconds() < NO_OWNER_S)
         if alive is False:
             try:
                 storage.set_trial_user_attr(t._trial_id, "error", STALE_ERROR)
