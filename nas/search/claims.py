@@ -99,6 +99,14 @@ class FileClaims:
         return self._locked(study_id, key, lambda cur: trial_id if cur in (None, holder) else None)
 
 
+def _retry(claims: RDBClaims, url: str) -> RDBClaims:
+    from nas.search.storage import retrying
+
+    claims.claim = retrying(claims.claim, url)  # type: ignore[method-assign]
+    claims.take_over = retrying(claims.take_over, url)  # type: ignore[method-assign]
+    return claims
+
+
 def claims_for(storage: optuna.storages.BaseStorage) -> RDBClaims | FileClaims | None:
     """The claims of `storage` (a study's `_storage`), None for in-memory storage."""
     if isinstance(storage, optuna.storages.JournalStorage):
@@ -108,5 +116,5 @@ def claims_for(storage: optuna.storages.BaseStorage) -> RDBClaims | FileClaims |
         return FileClaims(Path(f"{path}.claims"))
     backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
     if isinstance(backend, optuna.storages.RDBStorage):
-        return RDBClaims(backend.engine)
+        return _retry(RDBClaims(backend.engine), str(backend.engine.url))
     return None

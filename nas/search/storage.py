@@ -11,19 +11,25 @@ another after `GRACE_S`.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import socket
 import threading
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.errors import StorageLost
+
 HEARTBEAT_S = 30
 GRACE_S = 120
 NO_OWNER_S = 60
+RETRY_S = float(os.environ.get("NAS_STORAGE_RETRY_S", "120"))  # how long a lost database is waited for
 STALE_ERROR = "stale: left RUNNING by a process that is gone (killed or crashed); not counted"
 
 
@@ -52,10 +58,58 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                                                  heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         if url.startswith("sqlite"):
             _fast_sqlite(storage)
+        _retry_methods(storage, url)
         return storage
     except Exception as e:  # a driver missing, a host unreachable, a bad URL: all the user's to fix
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ValueError(f"cannot open storage {url!r}: {type(e).__name__}: {first[:300]}") from None
+
+
+def is_transient(e: BaseException) -> bool:
+    """A lost connection (server stopped or restarting, network down), seen through Optuna's wrapping."""
+    from sqlalchemy import exc
+
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError)):
+            return True
+        if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def retrying(fn: Callable[..., Any], url: str) -> Callable[..., Any]:
+    """`fn`, retried with backoff while the storage is unreachable, for at most `RETRY_S` seconds;
+    then `StorageLost` with one line saying so and how to continue."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        deadline, wait = time.monotonic() + RETRY_S, 0.2
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                if not is_transient(e):
+                    raise
+                if time.monotonic() + wait > deadline:
+                    where = url.split("@")[-1]  # no password in the message
+                    raise StorageLost(f"the storage {where} went away and did not come back within {RETRY_S:g} s; "
+                                      "when it is back, continue with: nas search --resume RUN_DIR (completed "
+                                      "trials are kept)") from None
+                time.sleep(wait)
+                wait = min(2 * wait, 5.0)
+
+    return call
+
+
+def _retry_methods(storage: optuna.storages.RDBStorage, url: str) -> None:
+    """Every public storage method retries transient errors (not the heartbeat: its thread must stop)."""
+    private = ("_create_new_trial", "_get_best_trial_id", "_get_stale_trial_ids", "_get_trials", "_set_trial_param")
+    for name in [*dir(optuna.storages.BaseStorage), *private]:  # the private ones: what Optuna's cache calls
+        if (not name.startswith("_") or name in private) and name != "record_heartbeat" \
+                and callable(getattr(storage, name, None)):
+            setattr(storage, name, retrying(getattr(storage, name), url))
 
 
 def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
