@@ -95,8 +95,8 @@ def retrying(fn: Callable[..., Any], url: str) -> Callable[..., Any]:
                 if time.monotonic() + wait > deadline:
                     where = url.split("@")[-1]  # no password in the message
                     raise StorageLost(f"the storage {where} went away and did not come back within {RETRY_S:g} s; "
-                                      "when it is back, continue with: nas search --resume RUN_DIR (completed "
-                                      "trials are kept)") from None
+                                      "when it is back, continue with: nas search --resume RUN_DIR (or nas worker "
+                                      "RUN_DIR; completed trials are kept)") from None
                 time.sleep(wait)
                 wait = min(2 * wait, 5.0)
 
