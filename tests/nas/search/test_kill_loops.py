@@ -57,7 +57,8 @@ def test_tabular_search_killed_ten_times(slow_evaluator: Path, tmp_path: Path, m
     first = ["search", "--space", "nb201", "--evaluator", f"{slow_evaluator}:make", "--strategy", "tpe",
              "--trials", str(n), "--runs-dir", str(tmp_path), "--name", "t", "--quiet"]
     kills = _kill_loop(first, run, lambda: len(counted_trials(run)), seed=19, env=env)
-    print(f"tabular: {kills} kills survived")
+    with capsys.disabled():
+        print(f"\ntabular: {kills} kills survived")
     assert kills >= KILLS - 2, f"only {kills} kills landed before the search finished"
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -79,7 +80,8 @@ def test_smash_search_killed_ten_times(tmp_path: Path, capsys: pytest.CaptureFix
              "--smash", "reference_archs=4", "--smash", "local_top=2", "--smash", "local_mutations=2",
              "--threads", "1", "--runs-dir", str(tmp_path), "--name", "s", "--quiet"]
     kills = _kill_loop(first, run, lambda: supernet_step(run) // 2 + len(counted_trials(run)), seed=7)
-    print(f"smash: {kills} kills survived")
+    with capsys.disabled():
+        print(f"\nsmash: {kills} kills survived")
     assert kills >= 5, f"only {kills} kills landed before the search finished"
     capsys.readouterr()
     assert main(["search", "--resume", str(run), "--threads", "1", "--quiet", "--json"]) == 0
