@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from nas.errors import UserError
+from nas.errors import StorageLost, UserError
 
 COMMANDS = ("describe", "space", "train", "search", "worker", "export", "report", "runs", "predictor", "latency",
             "select")
@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"nas {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except StorageLost as e:  # the database went away mid-search: one line, exit 1, --resume continues
+        print(f"nas {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"nas {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from postgres_server import fresh_db, postgres_url  # noqa: F401  (fixtures for the scale-out tests)
+from postgres_server import fresh_db, postgres_url, private_postgres  # noqa: F401  (fixtures for the scale-out tests)
 
 torch.set_num_threads(1)
 

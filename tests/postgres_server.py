@@ -45,44 +45,72 @@ def _unavailable(why: str) -> None:
     pytest.skip(why)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    initdb, pg_ctl = _tool("initdb"), _tool("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        _unavailable("no PostgreSQL server binaries (apt-get install postgresql)")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        _unavailable("no psycopg driver (pip install -e '.[postgres]')")
-    root = Path(tempfile.mkdtemp(prefix="nas-pg-"))
-    root.chmod(0o755)
-    data, port = root / "data", _free_port()
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(data, "postgres")
-    subprocess.run(_as_postgres([initdb, "-D", str(data), "-U", "nas", "--auth=trust", "-E", "UTF8"]),
-                   check=True, capture_output=True)
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off"
-    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"]),
-                   check=True, capture_output=True)
-    try:
-        url = f"postgresql://nas@127.0.0.1:{port}/postgres"
+class Server:
+    """One PostgreSQL server in a temporary directory; `stop()` and `start()` it at will."""
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = _tool("initdb"), _tool("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            _unavailable("no PostgreSQL server binaries (apt-get install postgresql)")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            _unavailable("no psycopg driver (pip install -e '.[postgres]')")
+        self.pg_ctl = str(pg_ctl)
+        self.root = Path(tempfile.mkdtemp(prefix="nas-pg-"))
+        self.root.chmod(0o755)
+        self.data, self.port = self.root / "data", _free_port()
+        self.data.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(self.data, "postgres")
+        subprocess.run(_as_postgres([str(initdb), "-D", str(self.data), "-U", "nas", "--auth=trust", "-E", "UTF8"]),
+                       check=True, capture_output=True)
+        self.url = f"postgresql://nas@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off"
+        subprocess.run(_as_postgres([self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"),
+                                     "-w", "start"]), check=True, capture_output=True)
         deadline = time.monotonic() + 30
         while True:  # the server accepts connections a moment after pg_ctl returns
             try:
                 import psycopg
 
-                psycopg.connect(f"host=127.0.0.1 port={port} user=nas dbname=postgres").close()
-                break
+                psycopg.connect(f"host=127.0.0.1 port={self.port} user=nas dbname=postgres").close()
+                return
             except Exception:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        yield url
+
+    def stop(self, mode: str = "immediate") -> None:
+        subprocess.run(_as_postgres([self.pg_ctl, "-D", str(self.data), "-m", mode, "stop"]), capture_output=True)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    server = Server()
+    try:
+        server.start()
+        yield server.url
     finally:
-        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[Server]:
+    """A server of this test's own, which it may stop and start (a database lost mid-search)."""
+    server = Server()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture

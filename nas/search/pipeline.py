@@ -149,7 +149,7 @@ class Search:
         except KeyError:
             raise ValueError(f"{run_dir}: the storage holds no study {config.study_name!r}") from None
         return cls(config, run_dir, storage=storage, create=False, quiet=quiet,
-                   sampler_seed=derive_seed(config.seed, "resume", n_before))
+                   sampler_seed=derive_seed(config.seed, "resume", n_before), worker_info={"role": "resume"})
 
     @classmethod
     def join(cls, run_dir: str | Path, seed: int, *, quiet: bool = False, device: str | None = None) -> Search:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +28,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.results import Result
+from nas.search.claims import claims_for
 from nas.search.objectives import Objectives, feasible
-from nas.search.storage import Heartbeat, fail_stale_trials, owner
+from nas.search.storage import Heartbeat, ask_owned, fail_stale_trials, owner
 from nas.search.strategies import NATIVE_CONSTRAINTS
 
 MAX_CONSECUTIVE_FAILURES = 10
@@ -97,13 +97,15 @@ class Runner:
         self.shared = is_shared(study)
         self.owner = {**owner(), **(worker_info or {})}
         self.stats = LoopStats()
+        self._claims = claims_for(study._storage) if self.shared else None
         self._cache: dict[str, _Cached] = {}
         self._failures_in_a_row = 0
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> LoopStats:
         start = time.perf_counter()
-        self.stats.stale_failed += len(fail_stale_trials(self.study))
+        resumed = self.owner.get("role") == "resume"  # ownerless trials of a killed run: fail them now
+        self.stats.stale_failed += len(fail_stale_trials(self.study, ownerless_now=resumed))
         for t in self.study.get_trials(deepcopy=False):
             self._remember(t)
         last_stale_check = time.monotonic()
@@ -123,9 +125,7 @@ class Runner:
                     self.stats.stale_failed += len(fail_stale_trials(self.study))
                     last_stale_check = time.monotonic()
                 continue
-            with warnings.catch_warnings():  # we record heartbeats ourselves (`storage.Heartbeat`)
-                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-                trial = self.study.ask()
+            trial = ask_owned(self.study, self.owner)  # created with its owner: never ownerless
             with Heartbeat(self.study._storage, trial._trial_id):  # from ask to tell, waiting included
                 self._one(trial)
         self.stats.seconds += time.perf_counter() - start
@@ -134,7 +134,6 @@ class Runner:
     def _one(self, trial: optuna.Trial) -> None:
         self.stats.asked += 1
         storage, tid = self.study._storage, trial._trial_id
-        storage.set_trial_user_attr(tid, "worker", self.owner)
         try:
             arch = self.space.suggest(trial) if self.proposer is None else self.proposer.propose(trial)
         except optuna.TrialPruned as e:  # the space rejects the parameters (e.g. over its max_params)
@@ -157,7 +156,7 @@ class Runner:
             self.stats.surplus += 1
             self._fail(trial, SURPLUS_ERROR, count_failure=False)
             return
-        earlier = self._earlier(tid, key, ahead)
+        earlier = self._earlier(tid, key)
         if earlier is not None:
             self.stats.duplicates += 1
             storage.set_trial_user_attr(tid, "duplicate_of", earlier.number)
@@ -255,23 +254,29 @@ class Runner:
             return []
         return [t for t in self.study.get_trials(deepcopy=False) if t._trial_id < tid]
 
-    def _earlier(self, tid: int, key: str, ahead: list[FrozenTrial]) -> _Cached | None:
-        """The result of an earlier trial of the same architecture (waiting while one still runs)."""
+    def _earlier(self, tid: int, key: str) -> _Cached | None:
+        """The result of the trial that holds the claim on `key` (waiting while it runs); None when
+        this trial holds it (then it evaluates). Claims are atomic (`claims`): one evaluator per key."""
         if key in self._cache:
             return self._cache[key]
-        if not self.shared:
+        if self._claims is None:
             return None
+        study_id = self.study._study_id
         while True:
-            same = [t for t in ahead if t.user_attrs.get("arch_key") == key]
-            for t in same:
-                self._remember(t)
+            holder = self._claims.claim(study_id, key, tid)
+            if holder == tid:
+                return None
+            if holder < 0:
+                continue
+            t = self.study._storage.get_trial(holder)
+            self._remember(t)
             if key in self._cache:
                 return self._cache[key]
-            if not any(t.state == TrialState.RUNNING for t in same):
-                return None
-            time.sleep(self.poll_s)
-            fail_stale_trials(self.study)
-            ahead = self._ahead(tid)
+            if t.state == TrialState.RUNNING:
+                time.sleep(self.poll_s)
+                fail_stale_trials(self.study)
+            else:  # its trial ended without a counted result (failed, killed, surplus): evaluate again
+                self._claims.take_over(study_id, key, holder, tid)
 
 
 def _plain(obj: Any) -> Any:

@@ -11,19 +11,25 @@ another after `GRACE_S`.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import socket
 import threading
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.errors import StorageLost
 
 HEARTBEAT_S = 30
 GRACE_S = 120
 NO_OWNER_S = 60
+RETRY_S = float(os.environ.get("NAS_STORAGE_RETRY_S", "120"))  # how long a lost database is waited for
 STALE_ERROR = "stale: left RUNNING by a process that is gone (killed or crashed); not counted"
 
 
@@ -52,10 +58,58 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                                                  heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         if url.startswith("sqlite"):
             _fast_sqlite(storage)
+        _retry_methods(storage, url)
         return storage
     except Exception as e:  # a driver missing, a host unreachable, a bad URL: all the user's to fix
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ValueError(f"cannot open storage {url!r}: {type(e).__name__}: {first[:300]}") from None
+
+
+def is_transient(e: BaseException) -> bool:
+    """A lost connection (server stopped or restarting, network down), seen through Optuna's wrapping."""
+    from sqlalchemy import exc
+
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError)):
+            return True
+        if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def retrying(fn: Callable[..., Any], url: str) -> Callable[..., Any]:
+    """`fn`, retried with backoff while the storage is unreachable, for at most `RETRY_S` seconds;
+    then `StorageLost` with one line saying so and how to continue."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        deadline, wait = time.monotonic() + RETRY_S, 0.2
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                if not is_transient(e):
+                    raise
+                if time.monotonic() + wait > deadline:
+                    where = url.split("@")[-1]  # no password in the message
+                    raise StorageLost(f"the storage {where} went away and did not come back within {RETRY_S:g} s; "
+                                      "when it is back, continue with: nas search --resume RUN_DIR (or nas worker "
+                                      "RUN_DIR; completed trials are kept)") from None
+                time.sleep(wait)
+                wait = min(2 * wait, 5.0)
+
+    return call
+
+
+def _retry_methods(storage: optuna.storages.RDBStorage, url: str) -> None:
+    """Every public storage method retries transient errors (not the heartbeat: its thread must stop)."""
+    private = ("_create_new_trial", "_get_best_trial_id", "_get_stale_trial_ids", "_get_trials", "_set_trial_param")
+    for name in [*dir(optuna.storages.BaseStorage), *private]:  # the private ones: what Optuna's cache calls
+        if (not name.startswith("_") or name in private) and name != "record_heartbeat" \
+                and callable(getattr(storage, name, None)):
+            setattr(storage, name, retrying(getattr(storage, name), url))
 
 
 def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
@@ -107,19 +161,35 @@ def owner_alive(who: Any) -> bool | None:
     return who.get("start") is None or start is None or start == who.get("start")
 
 
-def fail_stale_trials(study: optuna.Study) -> list[int]:
+def ask_owned(study: optuna.Study, who: dict[str, Any]) -> optuna.Trial:
+    """`study.ask()`, but the trial is created with its owner (user attribute `worker`) in the
+    same write, so no kill can leave a RUNNING trial without one; then its first heartbeat."""
+    study._thread_local.cached_all_trials = None  # as ask(): sync the storage once every trial
+    now = datetime.datetime.now()
+    template = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, datetime_start=now,
+                           datetime_complete=None, params={}, distributions={}, user_attrs={"worker": who},
+                           system_attrs={}, intermediate_values={}, trial_id=-1)
+    tid = study._storage.create_new_trial(study._study_id, template_trial=template)
+    return optuna.Trial(study, tid)
+
+
+def fail_stale_trials(study: optuna.Study, *, ownerless_now: bool = False) -> list[int]:
     """Mark FAIL the RUNNING trials whose owner is gone: owners on this host that are not alive,
-    trials with no owner recorded `NO_OWNER_S` seconds after they started, and (RDB storage)
-    trials whose heartbeat stopped. Returns the numbers of the trials it failed (by owner)."""
+    trials with no owner recorded (left by an older version: `ask_owned` always records one)
+    `NO_OWNER_S` seconds after they started or at once with `ownerless_now` (`--resume`), and
+    (RDB storage) trials whose heartbeat stopped. Returns the numbers of the trials it failed."""
     failed = []
     storage = study._storage
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        who = t.user_attrs.get("worker")
-        if who is None:  # killed between ask and recording its owner, or just asked by another process
-            started = t.datetime_start
-            alive = started is not None and (datetime.datetime.now() - started).total_seconds() < NO_OWNER_S
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    owned = {t.number: owner_alive(t.user_attrs["worker"]) for t in running if "worker" in t.user_attrs}
+    ownerless_now = ownerless_now and all(alive is False for alive in owned.values())  # no live worker
+    for t in running:
+        if t.number in owned:
+            alive = owned[t.number]
         else:
-            alive = owner_alive(who)
+            started = t.datetime_start
+            alive = (not ownerless_now and started is not None
+                     and (datetime.datetime.now() - started).total_seconds() < NO_OWNER_S)
         if alive is False:
             try:
                 storage.set_trial_user_attr(t._trial_id, "error", STALE_ERROR)
