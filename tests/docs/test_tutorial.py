@@ -9,6 +9,7 @@ import contextlib
 import io
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,8 +71,12 @@ def test_tutorial_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
                 if line.strip() and not line.lstrip().startswith("#"):
                     run_bash_line(line)
         else:
-            exec(compile(body, str(TUTORIAL), "exec"), {"__name__": "tutorial"})
+            try:
+                exec(compile(body, str(TUTORIAL), "exec"), {"__name__": "tutorial"})
+            finally:
+                sys.modules.pop("model", None)  # the exported module the tutorial loads by path
     assert (tmp_path / "runs" / "tutorial" / "report.md").is_file()
     assert (tmp_path / "runs" / "tutorial" / "plots" / "compare.png").is_file()
     assert (tmp_path / "pick.png").is_file() and (tmp_path / "trials.csv").read_text().startswith("number,")
     assert (tmp_path / "runs" / "tutorial-mobilenet" / "plots" / "arch.png").is_file()
+    assert {"model.py", "weights.pt", "arch.json"} <= {p.name for p in (tmp_path / "tutorial-export").iterdir()}
