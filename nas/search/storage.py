@@ -165,6 +165,14 @@ def ask_owned(study: optuna.Study, who: dict[str, Any]) -> optuna.Trial:
     """`study.ask()`, but the trial is created with its owner (user attribute `worker`) in the
     same write, so no kill can leave a RUNNING trial without one; then its first heartbeat."""
     study._thread_local.cached_all_trials = None  # as ask(): sync the storage once every trial
+    for waiting in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):  # enqueued (--init) first
+        try:
+            taken = study._storage.set_trial_state_values(waiting._trial_id, state=TrialState.RUNNING)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            taken = False
+        if taken:  # as ask() pops it; the owner follows in the next write
+            study._storage.set_trial_user_attr(waiting._trial_id, "worker", who)
+            return optuna.Trial(study, waiting._trial_id)
     now = datetime.datetime.now()
     template = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, datetime_start=now,
                            datetime_complete=None, params={}, distributions={}, user_attrs={"worker": who},
