@@ -88,6 +88,8 @@ def test_train_evaluator_measures_latency_as_a_median_after_warm_up() -> None:
     result = ev.evaluate(Architecture("sleepy", {"x": 1}))
     assert space.model.timed_calls == 5 + 7  # 5 warm-up passes, then the 7 timed ones
     assert SleepyNet.SLEEP_S * 1000 <= result.latency_ms < SleepyNet.SLEEP_S * 1000 + 20  # milliseconds
-    assert result.extra["latency"] == {"device": "cpu", "batch_size": 1, "threads": torch.get_num_threads(),
-                                       "repeats": 7}
+    settings = result.extra["latency"]  # the shared measurement's record (nas/latency.py)
+    assert {k: settings[k] for k in ("device", "batch_size", "threads", "repeats")} == {
+        "device": "cpu", "batch_size": 1, "threads": torch.get_num_threads(), "repeats": 7}
+    assert settings["torch"] == torch.__version__ and settings["dtype"] == "float32"
     assert TrainEvaluator(space, TINY, config).evaluate(Architecture("sleepy", {"x": 1})).latency_ms is None
