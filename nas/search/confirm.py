@@ -5,8 +5,9 @@ Each candidate's retraining lives in `confirm/K/` (arch.json, weights.pt, result
 last), so a killed run retrains only the candidates it had not finished; the test measurement is
 kept in `confirm/test.json`. Confirmation runs are not trials.
 
-`measured_check` is the hook for hard limits checked by measurement (issue 17's `nas.select`):
-it is given each retrained candidate and returns None when the candidate passes, or a reason.
+`measured_check` is the hook for hard limits checked by measurement: it is given each retrained
+candidate and returns None when the candidate passes, or a reason (`latency_check` for
+`--max-latency-ms`); a rejected candidate is never the pick.
 """
 
 from __future__ import annotations
@@ -62,6 +63,29 @@ def confirm(trials: list[FrozenTrial], objectives: Objectives, k: int, space: An
             entry["rejected"] = measured_check(entry, data)
         out.append(entry)
     return out
+
+
+def latency_check(limit_ms: float, space: Any, device: str = "cpu") -> MeasuredCheck:
+    """The hard `--max-latency-ms` check of a retrained candidate: its latency measured now (batch 1,
+    this process's threads, the data's input shape; `nas.latency`), kept in the entry, and a reason
+    when the median + 2 IQR is over the limit, so a search's pick always qualifies by measurement."""
+
+    def check(entry: dict[str, Any], data: Any) -> str | None:
+        import torch
+
+        from nas.latency import LatencySettings, measure_arch
+
+        settings = LatencySettings(device=device, batch_size=1, threads=torch.get_num_threads(),
+                                   input_size=data.input_size, in_channels=data.in_channels,
+                                   num_classes=data.num_classes)
+        m = measure_arch(Architecture.from_dict(entry["arch"]), settings, space)
+        entry["latency_ms"], entry["latency_iqr_ms"] = m.latency_ms, m.iqr_ms
+        if m.bound_ms <= limit_ms:
+            return None
+        return (f"measured latency {m.latency_ms:.3f} ms + 2 IQR {m.iqr_ms:.3f} ms = {m.bound_ms:.3f} ms is over "
+                f"--max-latency-ms {limit_ms:g}")
+
+    return check
 
 
 def _load(run_dir: Path, rank: int, t: FrozenTrial) -> dict[str, Any] | None:

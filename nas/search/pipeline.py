@@ -230,13 +230,15 @@ class Search:
     def confirm(self, deadline: float | None = None) -> list[dict[str, Any]] | None | bool:
         """The confirmation stage (None when `confirm` is 0 or there is no run directory; False when
         the deadline came first)."""
-        from nas.search.confirm import confirm
+        from nas.search.confirm import confirm, latency_check
 
         if not self.config.confirm or self.run_dir is None:
             return None
         trials = self.study.get_trials(deepcopy=False)
+        limit = self.config.max_latency_ms
+        check = None if limit is None else latency_check(limit, self.space, self.config.device)
         entries = confirm(trials, self.objectives, self.config.confirm, self.space, self.data, self.recipe(),
-                          self.run_dir, measured_check=None,  # issue 17: nas.select's measured check goes here
+                          self.run_dir, measured_check=check,
                           deadline_passed=lambda: deadline is not None and time.monotonic() >= deadline)
         return False if entries is None else entries
 
