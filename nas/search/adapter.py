@@ -128,3 +128,28 @@ def _has_alternative(dist: BaseDistribution) -> bool:
     if isinstance(dist, CategoricalDistribution):
         return len(dist.choices) > 1
     return not dist.single()
+
+
+class TargetedSampler(optuna.samplers.BaseSampler):
+    """Base of our samplers that decide a trial's parameters in `before_trial` (`_targets[trial_id]`):
+    `suggest` receives them where they fit the asked distribution, anything else is drawn at random."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+        self._targets: dict[int, dict[str, Any]] = {}
+
+    def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        target = self._targets.get(trial._trial_id)
+        if target is not None and param_name in target:
+            value = target[param_name]
+            try:
+                if param_distribution._contains(param_distribution.to_internal_repr(value)):
+                    return value
+            except (ValueError, TypeError):
+                pass
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
+                    values: Any) -> None:
+        self._targets.pop(trial._trial_id, None)

@@ -18,19 +18,18 @@ from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
-from nas.search.adapter import arch_of_trial, params_of
+from nas.search.adapter import TargetedSampler, arch_of_trial, params_of
 from nas.search.objectives import feasible
 
 ACQUISITIONS = ("ei", "ucb")
 FAST_GBM = {"max_depth": 3, "n_estimators": 100, "learning_rate": 0.1}
 
 
-class BananasSampler(BaseSampler):
+class BananasSampler(TargetedSampler):
     def __init__(self, space: Any, seed: int | None = None, n_init: int = 10, batch: int = 10,
                  acquisition: str = "ei", kappa: float = 1.0, n_parents: int = 5, n_mutations: int = 100,
                  n_fresh: int = 50, model: str = "gbm", features: Sequence[str] = ("path", "graf", "params"),
@@ -46,9 +45,8 @@ class BananasSampler(BaseSampler):
         self.model_params = FAST_GBM if model_params is None and model == "gbm" else dict(model_params or {})
         self._seed = 0 if seed is None else int(seed)
         self._rng = np.random.default_rng(seed)
-        self._random = RandomSampler(seed=seed)
+        super().__init__(seed)
         self._queue: list[dict[str, Any]] = []
-        self._targets: dict[int, dict[str, Any]] = {}
         self.fits = 0
 
     def reseed_rng(self) -> None:
@@ -119,19 +117,3 @@ class BananasSampler(BaseSampler):
             if params is not None:
                 out.append(params)
         return out
-
-    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
-        target = self._targets.get(trial._trial_id)
-        if target is not None and param_name in target:
-            value = target[param_name]
-            try:
-                if param_distribution._contains(param_distribution.to_internal_repr(value)):
-                    return value
-            except (ValueError, TypeError):
-                pass
-        return self._random.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        self._targets.pop(trial._trial_id, None)

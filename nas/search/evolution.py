@@ -23,18 +23,17 @@ from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search.adapter import arch_of_trial, mutate_params, params_of
+from nas.search.adapter import TargetedSampler, arch_of_trial, mutate_params, params_of
 from nas.search.objectives import feasible
 
 PARENT_ATTR = "evolution:parent"
 INIT_ATTR = "init"  # nas.search.init's attribute on the trials --init enqueued
 
 
-class EvolutionSampler(BaseSampler):
+class EvolutionSampler(TargetedSampler):
     """Regularized evolution over any space with `suggest` and `mutate` (population 10,
     tournament 3 by default)."""
 
@@ -43,8 +42,7 @@ class EvolutionSampler(BaseSampler):
             raise ValueError(f"need 1 <= tournament <= population, got {tournament}, {population}")
         self.space, self.population, self.tournament = space, population, tournament
         self._rng = np.random.default_rng(seed)
-        self._random = RandomSampler(seed=seed)
-        self._targets: dict[int, dict[str, Any]] = {}
+        super().__init__(seed)
 
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
@@ -104,19 +102,7 @@ class EvolutionSampler(BaseSampler):
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
         _single_objective(study)
-        target = self._targets.get(trial._trial_id)
-        if target is not None and param_name in target:
-            value = target[param_name]
-            try:
-                if param_distribution._contains(param_distribution.to_internal_repr(value)):
-                    return value
-            except (ValueError, TypeError):
-                pass
-        return self._random.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        self._targets.pop(trial._trial_id, None)
+        return super().sample_independent(study, trial, param_name, param_distribution)
 
 
 
