@@ -13,6 +13,7 @@ Indices: `stage` counts from 0, nodes from 1 (node 0 is the stage input), as in 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -56,19 +57,13 @@ def add_connection(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i
     _node(child, stage, i)["inputs"] = sorted([*nd["inputs"], j])
     widths = stage_widths(DenseGenotype.from_dict(geno))[stage]
     offset, count = sum(widths[k] for k in nd["inputs"] if k < j), widths[j]
-    fresh = _build(child, build).state_dict()
-    out = {}
-    for key, new in fresh.items():
-        old = state[key]
-        if old.shape == new.shape:
-            out[key] = old.clone()
-            continue
-        dim = next(d for d in range(new.dim()) if new.shape[d] != old.shape[d])
+
+    def resized(key: str, old: Tensor, new: Tensor, dim: int) -> Tensor:
         value = new.clone() if new.dim() == 1 else torch.zeros_like(new)  # BN: fresh (1, 0, 0, 1); conv: zero
         keep = [k for k in range(new.shape[dim]) if not offset <= k < offset + count]
-        value.index_copy_(dim, torch.tensor(keep), old)
-        out[key] = value
-    return child, out
+        return value.index_copy_(dim, torch.tensor(keep), old)
+
+    return child, _carry(_build(child, build).state_dict(), state, resized)
 
 
 def widen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, width: int,
@@ -94,17 +89,10 @@ def widen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, wi
     _node(child, stage, i)["op"]["width"] = width
     widths = stage_widths(DenseGenotype.from_dict(geno))[stage]
     source = torch.arange(width) % w  # new channel c copies channel c mod w
-    fresh = _build(child, build).state_dict()
-    out = {}
-    for key, new in fresh.items():
-        old = state[key]
-        if old.shape == new.shape:
-            out[key] = old.clone()
-            continue
-        dim = next(d for d in range(new.dim()) if new.shape[d] != old.shape[d])
+
+    def resized(key: str, old: Tensor, new: Tensor, dim: int) -> Tensor:
         if key.startswith(_prefix(stage, i)):  # the node's own output channels: copies
-            out[key] = old.index_select(dim, source)
-            continue
+            return old.index_select(dim, source)
         if key.startswith(("head.", "classifier.")):  # the last stage's output, read by the head
             inputs = st["output"]["inputs"]
         else:
@@ -118,8 +106,9 @@ def widen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, wi
         value = old.index_select(dim, index)
         if new.dim() > 1:  # a conv reading the new channels: zero weights keep the function
             value.index_fill_(dim, grown[is_new], 0.0)
-        out[key] = value
-    return child, out
+        return value
+
+    return child, _carry(_build(child, build).state_dict(), state, resized)
 
 
 def deepen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, kernel: int = 3,
@@ -157,3 +146,17 @@ def deepen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, k
     out[new + "1.weight"] = torch.full((width,), (1.0 + bn.eps) ** 0.5)
     out[new + "1.bias"] = torch.zeros(width)
     return child, out
+
+
+def _carry(fresh: dict[str, Tensor], state: dict[str, Tensor],
+           resized: Callable[[str, Tensor, Tensor, int], Tensor]) -> dict[str, Tensor]:
+    """The parent's `state` in the child's shapes (`fresh`): unchanged tensors copied, each resized one
+    (`key`, old, new, the dimension that changed) from `resized`."""
+    out = {}
+    for key, new in fresh.items():
+        old = state[key]
+        if old.shape == new.shape:
+            out[key] = old.clone()
+        else:
+            out[key] = resized(key, old, new, next(d for d in range(new.dim()) if new.shape[d] != old.shape[d]))
+    return out
