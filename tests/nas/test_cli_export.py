@@ -11,34 +11,14 @@ from typing import Any
 
 import pytest
 import torch
+from test_cli_train import TINY, run, tiny_arch  # the same tiny run and architecture
 
 import nas.export.exporter as exporter
-from nas.cli import main
 from nas.export import ModelInfo, class_name, export
 from nas.export.codegen import check_standalone
 from search_spaces import Architecture, default_space
 from search_spaces.dense import preset_genotype
 from search_spaces.plugins import resolve_space
-
-TINY = "synthetic?subset=120&resolution=8&classes=4"
-
-
-def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def tiny_arch(tmp_path: Path) -> Path:
-    geno = preset_genotype("resnet-8")
-    geno["stem"]["channels"] = 4
-    for stage in geno["stages"]:
-        for node in stage["nodes"]:
-            if node["op"]["type"] == "conv":
-                node["op"]["width"] = 4
-    path = tmp_path / "tiny.json"
-    path.write_text(Architecture("dense", geno).to_json())
-    return path
 
 
 def load_exported(folder: Path, name: str) -> torch.nn.Module:
