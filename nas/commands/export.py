@@ -20,8 +20,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--arch", default=None, help="instead of a run: preset:NAME or an architecture JSON file "
                                                 "(freshly initialised weights)")
     p.add_argument("--format", default="py", help="comma-separated: py (model.py, the default), pt2 (torch.export), "
-                                                  "onnx (needs pip install -e \".[onnx]\"); weights.pt and arch.json "
-                                                  "are always written")
+                                                  "onnx (needs pip install -e \".[onnx]\"), or module:attr naming "
+                                                  "your own format; weights.pt and arch.json are always written")
     p.add_argument("--out", default=None, help="output directory (default RUN_DIR/export, or runs/<arch>-export)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.add_argument("--num-classes", type=int, default=None, help="with --arch: classes (default 10)")

@@ -1,4 +1,5 @@
-"""Take the network away: `model.py` (plain torch), `weights.pt`, `arch.json`, `model.pt2`, `model.onnx`.
+"""Take the network away: `model.py` (plain torch), `weights.pt`, `arch.json`, `model.pt2`, `model.onnx`,
+or an artefact format of your own (`register_format`, `--format module:attr`; see nas/export/formats.py).
 
 `export(space, info, out, formats)` writes and checks one architecture; `load_run(run_dir)` reads a
 run's pick; `info_from_run` turns it into the `ModelInfo` that model.py's docstring and constants show.
@@ -8,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.export.exporter import FORMATS, ONNX_INSTALL, ExportResult, export, onnx_available, parse_formats
+from nas.export.exporter import ExportResult, export, format_names, parse_formats
+from nas.export.formats import ONNX_INSTALL, ArtefactFormat, register_format
 from nas.export.model_file import ModelInfo, class_name, model_source
 from nas.export.run_dir import RunInfo, load_run
 from nas.export.sources import CAPABILITY, has_source, network_code
 
-__all__ = ["CAPABILITY", "FORMATS", "ONNX_INSTALL", "ExportResult", "ModelInfo", "RunInfo", "class_name", "export",
-           "has_source", "info_from_run", "load_run", "model_source", "network_code", "onnx_available",
-           "parse_formats", "space_for_run"]
+__all__ = ["CAPABILITY", "ONNX_INSTALL", "ArtefactFormat", "ExportResult", "ModelInfo", "RunInfo", "class_name",
+           "export", "format_names", "has_source", "info_from_run", "load_run", "model_source", "network_code",
+           "parse_formats", "register_format", "space_for_run"]
 
 
 def space_for_run(run: RunInfo) -> Any:

@@ -1,5 +1,5 @@
-"""Checks on the written files: model.py + weights.pt in a fresh interpreter that cannot import this
-project, model.pt2 with `torch.export.load`, model.onnx with onnxruntime when it is installed."""
+"""The check of model.py + weights.pt in a fresh interpreter that cannot import this project (other
+artefacts are checked through their format: `nas.export.formats.check_artefact`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -50,7 +49,7 @@ def reference_outputs(model: torch.nn.Module, inputs: list[torch.Tensor]) -> lis
         return [model(x) for x in inputs]
 
 
-def _scale(ys: list[torch.Tensor]) -> float:
+def scale(ys: list[torch.Tensor]) -> float:
     return max(1.0, max(y.abs().max().item() for y in ys))
 
 
@@ -68,35 +67,7 @@ def check_model_py(folder: Path, class_name: str, inputs: list[torch.Tensor], ex
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise ValueError(f"the exported model.py fails in a fresh Python: {last}")
     diff = float(json.loads(proc.stdout.strip().splitlines()[-1])["max_abs_diff"])
-    if not diff <= TOLERANCE * _scale(expected):
+    if not diff <= TOLERANCE * scale(expected):
         raise ValueError(f"the exported model.py disagrees with the framework's module (max abs difference "
                          f"{diff:.3g}); nothing was written: please report this as a bug")
-    return diff
-
-
-def check_pt2(path: Path, inputs: list[torch.Tensor], expected: list[torch.Tensor]) -> float:
-    program = torch.export.load(str(path))
-    module = program.module()
-    with torch.no_grad():
-        diff = max((module(x) - y).abs().max().item() for x, y in zip(inputs, expected))
-    if not diff <= ARTEFACT_TOLERANCE * _scale(expected):
-        raise ValueError(f"model.pt2 disagrees with the framework's module (max abs difference {diff:.3g})")
-    return diff
-
-
-def check_onnx(path: Path, inputs: list[torch.Tensor], expected: list[torch.Tensor]) -> float | None:
-    """Max abs difference under onnxruntime, or None when onnxruntime is not installed."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    diff = 0.0
-    for x, y in zip(inputs, expected):
-        out: Any = session.run(None, {name: x.numpy()})[0]
-        diff = max(diff, float(abs(torch.from_numpy(out) - y).max()))
-    if not diff <= ARTEFACT_TOLERANCE * _scale(expected):
-        raise ValueError(f"model.onnx disagrees with the framework's module under onnxruntime (max abs difference "
-                         f"{diff:.3g})")
     return diff

@@ -3,8 +3,6 @@ them, and only then put the folder in place (a failure leaves nothing half-writt
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 import os
 import shutil
 import tempfile
@@ -14,15 +12,16 @@ from typing import Any
 
 import torch
 
-from nas.export.check import check_model_py, check_onnx, check_pt2, example_inputs, reference_outputs
+from nas.export.check import check_model_py, example_inputs, reference_outputs
+from nas.export.formats import ARTEFACT_FORMATS, ArtefactFormat, check_artefact, resolve_format
 from nas.export.model_file import ModelInfo, model_source
 from nas.export.sources import network_code, require_source
 from nas.runs import save_state_dict, write_json
-from search_spaces.registry import unknown_name_message
 
-FORMATS = ("py", "pt2", "onnx")
-ONNX_INSTALL = 'pip install -e ".[onnx]"'
-MAX_EXPORT_BATCH = 4096
+
+def format_names() -> tuple[str, ...]:
+    """`py` (model.py) and every registered artefact format."""
+    return ("py", *ARTEFACT_FORMATS.names())
 
 
 @dataclass
@@ -37,18 +36,18 @@ class ExportResult:
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
-    """`py,pt2` -> ("py", "pt2"); an unknown name raises with the close matches."""
-    names = [f.strip().lower() for f in text.split(",") if f.strip()]
+    """`py,pt2` -> ("py", "pt2"), in the order given; a name may be `module:attr` (a plug-in format).
+    An unknown name raises with the close matches."""
+    names = [f.strip() for f in text.split(",") if f.strip()]
     if not names:
-        raise ValueError(f"--format is empty; use one or more of {', '.join(FORMATS)}, comma-separated")
+        raise ValueError(f"--format is empty; use one or more of {', '.join(format_names())}, comma-separated")
+    out: list[str] = []
     for name in names:
-        if name not in FORMATS:
-            raise ValueError(unknown_name_message("format", name, list(FORMATS)))
-    return tuple(f for f in FORMATS if f in names)
-
-
-def onnx_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript"))
+        name = name if ":" in name else name.lower()
+        name = "py" if name == "py" else resolve_format(name).name
+        if name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 def preflight(space: Any, out: Path, formats: tuple[str, ...], force: bool) -> None:
@@ -57,8 +56,10 @@ def preflight(space: Any, out: Path, formats: tuple[str, ...], force: bool) -> N
         raise ValueError(f"output directory {out} exists; pass --force to replace it or choose another --out")
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} is a file; pass a directory")
-    if "onnx" in formats and not onnx_available():
-        raise ValueError(f"--format onnx needs the optional ONNX packages: {ONNX_INSTALL}")
+    for name in formats:
+        why = None if name == "py" else ARTEFACT_FORMATS.get(name).missing()
+        if why:
+            raise ValueError(why)
     if "py" in formats:
         require_source(space)
 
@@ -113,45 +114,17 @@ def _write(model: torch.nn.Module, info: ModelInfo, tmp: Path, formats: tuple[st
         result.files.insert(0, "model.py")
         if verify:
             result.checks["py"] = check_model_py(tmp, name, inputs, expected)
-    if "pt2" in formats:
-        save_pt2(model, info, tmp / "model.pt2")
-        result.files.append("model.pt2")
-        result.checks["pt2"] = check_pt2(tmp / "model.pt2", inputs, expected)
-    if "onnx" in formats:
-        save_onnx(model, info, tmp / "model.onnx")
-        result.files.append("model.onnx")
-        result.checks["onnx"] = check_onnx(tmp / "model.onnx", inputs, expected)
+    for name in formats:
+        if name != "py":
+            _artefact(ARTEFACT_FORMATS.get(name), model, info, tmp, result, inputs, expected)
     return result
 
 
-def _dynamic_batch() -> Any:
-    return torch.export.Dim("batch", min=1, max=MAX_EXPORT_BATCH)
-
-
-def save_pt2(model: torch.nn.Module, info: ModelInfo, path: Path) -> None:
-    """torch.export in eval mode with a dynamic batch dimension."""
-    x = example_inputs(info.in_channels, info.input_size, (2,))[0]
-    with torch.no_grad():
-        program = torch.export.export(model.eval(), (x,), dynamic_shapes=({0: _dynamic_batch()},))
-    torch.export.save(program, str(path))
-
-
-def save_onnx(model: torch.nn.Module, info: ModelInfo, path: Path) -> None:
-    import contextlib
-    import io
-    import warnings
-
-    x = example_inputs(info.in_channels, info.input_size, (2,))[0]
-    quiet = logging.getLogger("torch.onnx")  # it warns that torchvision's ops are not registered
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model.eval(), (x,), str(path), input_names=["input"], output_names=["logits"],
-                              dynamic_shapes=({0: _dynamic_batch()},), dynamo=True, external_data=False)
-    finally:
-        quiet.setLevel(level)
+def _artefact(fmt: ArtefactFormat, model: torch.nn.Module, info: ModelInfo, tmp: Path, result: ExportResult,
+              inputs: list[torch.Tensor], expected: list[torch.Tensor]) -> None:
+    fmt.save(model, info, tmp / fmt.filename)
+    result.files.append(fmt.filename)
+    result.checks[fmt.name] = check_artefact(fmt, tmp / fmt.filename, inputs, expected)
 
 
 def _replace(tmp: Path, out: Path) -> None:

@@ -14,6 +14,7 @@ import torch
 from test_cli_train import TINY, run, tiny_arch  # the same tiny run and architecture
 
 import nas.export.exporter as exporter
+import nas.export.formats as formats
 from nas.export import ModelInfo, class_name, export
 from nas.export.codegen import check_standalone
 from search_spaces import Architecture, default_space
@@ -152,7 +153,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture, tmp_pat
     assert "did you mean pt2" in error_line(code, err)
     code, _, err = run(capsys, "export", str(tmp_path / "empty"), "--arch", "preset:resnet-20")
     assert "either" in error_line(code, err)
-    monkeypatch.setattr(exporter, "onnx_available", lambda: False)
+    monkeypatch.setattr(formats.Onnx, "missing", lambda self: 'needs pip install -e ".[onnx]"')
     out = tmp_path / "onnx"
     code, _, err = run(capsys, "export", "--arch", str(tiny_arch(tmp_path)), "--format", "onnx", "--out", str(out))
     assert 'pip install -e ".[onnx]"' in error_line(code, err) and not out.exists()

@@ -11,9 +11,9 @@ from dataset_files import Evil, write_cifar10
 from nas.archfile import load_arch
 from nas.cli import main
 from nas.data import load_dataset
+from nas.export.testing import tiny_dense_arch
 from nas.training import accuracy
-from search_spaces import Architecture, default_space
-from search_spaces.dense import preset_genotype
+from search_spaces import default_space
 
 TINY = "synthetic?subset=120&resolution=8&classes=4"
 
@@ -25,14 +25,8 @@ def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
 
 
 def tiny_arch(tmp_path: Path) -> Path:
-    geno = preset_genotype("resnet-8")
-    geno["stem"]["channels"] = 4
-    for stage in geno["stages"]:
-        for node in stage["nodes"]:
-            if node["op"]["type"] == "conv":
-                node["op"]["width"] = 4
     path = tmp_path / "tiny.json"
-    path.write_text(Architecture("dense", geno).to_json())
+    path.write_text(tiny_dense_arch().to_json())
     return path
 
 
