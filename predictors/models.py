@@ -223,7 +223,21 @@ class Ensemble(Regressor):
 
 
 def make_model(name: str, seed: int = 0, tune: bool = True, calibrate: bool = True, **params: Any) -> Regressor:
+    """A built-in regressor by name, or `module:attr` naming your own: a class (or factory) called as
+    `attr(seed=, tune=, calibrate=, **params)` whose instances have `fit(X, y) -> self`,
+    `predict(X) -> (mean, std)` and `config() -> dict` (contract: `predictors.testing.check_model`)."""
+    if ":" in name:
+        from search_spaces.plugins import import_attr
+
+        factory = import_attr(name, "predictor model", "my_pkg.models:MyRegressor")
+        if not callable(factory):
+            raise ValueError(f"predictor model {name!r} is not a class or factory")
+        model = factory(seed=seed, tune=tune, calibrate=calibrate, **params)
+        lacks = [m for m in ("fit", "predict", "config") if not callable(getattr(model, m, None))]
+        if lacks:
+            raise ValueError(f"predictor model {name!r}: a {type(model).__name__} lacks {', '.join(lacks)}")
+        return model
     classes = {c.name: c for c in (GBM, RF, GP, MLP, Ensemble)}
     if name not in classes:
-        raise ValueError(f"unknown predictor model {name!r}; use one of {', '.join(MODELS)}")
+        raise ValueError(f"unknown predictor model {name!r}; use one of {', '.join(MODELS)} or module:attr")
     return classes[name](seed=seed, tune=tune, calibrate=calibrate, **params)

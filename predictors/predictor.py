@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from predictors.features import Features, ProxyTable, parse_features
-from predictors.models import make_model
+from predictors.models import MODELS, make_model
 from search_spaces import Architecture
 
 FORMAT = "densedag-predictor"
@@ -36,6 +36,8 @@ class PredictorConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", parse_features(self.features))
+        if ":" not in self.model and self.model not in MODELS:
+            raise ValueError(f"unknown predictor model {self.model!r}; use one of {', '.join(MODELS)} or module:attr")
 
 
 def low_fidelity_source(spec: str, space: Any) -> Any:

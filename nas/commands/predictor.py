@@ -28,7 +28,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", default="nb201", help="a registered space name or module:attr (default nb201)")
     p.add_argument("--evaluator", required=True, help="tabular:TABLE.csv (NAS-Bench-201 style), or a run directory "
                    "(fit only)")
-    p.add_argument("--model", default="gbm", choices=MODELS, help="regressor (default gbm)")
+    p.add_argument("--model", default="gbm", help=f"regressor: {', '.join(MODELS)} (default gbm), or module:attr "
+                                                   "naming your own")
     p.add_argument("--features", default="path,graf,params",
                    help="comma-separated: onehot, path, graf, params, zc, zc:NAME, lowfi (default path,graf,params)")
     p.add_argument("--proxies", default=None, help=f"proxy table for zc features (default {DEFAULT_PROXIES.name} "
@@ -74,6 +75,7 @@ def _proxies(args: argparse.Namespace, features: tuple[str, ...]) -> Any:
 def run_evaluate(args: argparse.Namespace) -> int:
     from predictors.evaluation import load_table, run_protocol
     from predictors.features import parse_features
+    from predictors.models import make_model
     from predictors.predictor import AccuracyPredictor, PredictorConfig
 
     if args.space.partition("?")[0] != "nb201":
@@ -81,6 +83,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.seeds < 1 or args.train_size < 4:
         raise ValueError("need --seeds >= 1 and --train-size >= 4")
     features = parse_features(args.features)
+    make_model(args.model)  # a bad --model fails here, before any work
     table = load_table(_table_path(args.evaluator))
     proxies = _proxies(args, features)
     low = {a.key(): v for a, v in zip(table.archs, table.low, strict=True)}
