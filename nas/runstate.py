@@ -26,7 +26,7 @@ from typing import Any
 PROCS_DIR = "procs"
 HEARTBEAT_S = 30.0
 GRACE_S = 120.0  # a remote owner whose heartbeat is older than this is gone
-STATES = ("running", "finished", "failed", "interrupted")
+STATES = ("created", "running", "finished", "failed", "interrupted")
 
 
 def _now() -> str:
@@ -137,6 +137,8 @@ def run_state(run_dir: Path, view: Any = None) -> tuple[str, str | None]:
         return "running", None
     if view.finished:
         return "finished", None
+    if not view.trials:  # e.g. `nas search --init-only`: waiting for its first worker
+        return "created", f"no trial yet: start workers with nas worker {run_dir}"
     last = view.trials[-10:]
     if last and all(t.state == "failed" for t in last):  # the loop gives up after 10 failures in a row
         return "failed", last[-1].error

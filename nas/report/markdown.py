@@ -52,8 +52,9 @@ def write_report(run_dir: str | Path, compare: Sequence[str | Path] = ()) -> Pat
         if (out / f"{name}.png") not in made.values():
             (out / f"{name}.png").unlink(missing_ok=True)
     lines = [f"# Search report: {view.name}", ""]
-    if not view.finished or state in ("running", "interrupted", "failed"):
-        said = {"running": "is still running", "interrupted": "was interrupted", "failed": "failed"}.get(state, state)
+    if not view.finished or state in ("created", "running", "interrupted", "failed"):
+        said = {"created": "has no trial yet", "running": "is still running", "interrupted": "was interrupted",
+                "failed": "failed"}.get(state, state)
         lines += [f"> **Partial report**: the run {said}{f' ({reason})' if reason else ''}; this shows the "
                   f"{view.n_trials} of {view.planned_trials or '?'} trials that exist so far.", ""]
     lines += _summary(view, state)

@@ -65,3 +65,14 @@ def test_sigkilled_process_reads_interrupted(tmp_path: Path) -> None:
         proc.wait()
     state, reason = run_state(tmp_path)
     assert state == "interrupted" and "gone" in reason
+
+
+def test_an_init_only_run_reads_created_until_its_first_trial(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["search", "--space", "dense", "--evaluator", "train", "--dataset", "synthetic?subset=60&resolution=8",
+                 "--strategy", "random", "--trials", "2", "--runs-dir", str(tmp_path), "--name", "w", "--init-only",
+                 "--quiet"]) == 0
+    state, reason = run_state(tmp_path / "w")
+    assert state == "created" and "nas worker" in reason
+    capsys.readouterr()
+    assert main(["runs", "--runs-dir", str(tmp_path), "--json"]) == 0
+    assert "created" in capsys.readouterr().out
