@@ -13,7 +13,6 @@ through `torch.compile`; its outputs are compared with eager and its median forw
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import statistics
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nas.export import ModelInfo, export  # noqa: E402
+from nas.export.check import load_exported  # noqa: E402
 from search_spaces import Architecture, default_space  # noqa: E402
 from search_spaces.dense import preset_genotype  # noqa: E402
 
@@ -44,16 +44,6 @@ def networks() -> list[tuple[str, Any, Architecture, str | None]]:
              "densenet-bc-100-12"),
             ("dense sampled (seed 0)", dense, sampled, None),
             ("nb201 best-known cell", nb201, cell, None)]
-
-
-def load_exported(folder: Path, class_name: str) -> torch.nn.Module:
-    spec = importlib.util.spec_from_file_location(f"exported_{class_name}", folder / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    net = getattr(module, class_name)()
-    net.load_state_dict(torch.load(folder / "weights.pt", weights_only=True), strict=True)
-    return net.eval()
 
 
 def time_once(model: torch.nn.Module, x: torch.Tensor) -> float:

@@ -39,6 +39,20 @@ print(json.dumps({{"max_abs_diff": max(diffs)}}))
 """
 
 
+def load_exported(folder: Path, class_name: str) -> torch.nn.Module:
+    """model.py + weights.pt of an export folder, imported in this process (benchmarks and tests;
+    the export's own check runs them in a fresh interpreter instead)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"exported_{folder.name}_{class_name}", folder / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    net = getattr(module, class_name)()
+    net.load_state_dict(torch.load(folder / "weights.pt", weights_only=True), strict=True)
+    return net.eval()
+
+
 def example_inputs(in_channels: int, input_size: int, batches: tuple[int, ...] = (1, 3)) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     return [torch.randn(b, in_channels, input_size, input_size, generator=g) for b in batches]

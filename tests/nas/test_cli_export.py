@@ -3,9 +3,7 @@ with one line and leaves nothing behind; a model.py that disagrees with the fram
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +14,11 @@ from test_cli_train import TINY, run, tiny_arch  # the same tiny run and archite
 import nas.export.exporter as exporter
 import nas.export.formats as formats
 from nas.export import ModelInfo, class_name, export
+from nas.export.check import load_exported
 from nas.export.codegen import check_standalone
 from search_spaces import Architecture, default_space
 from search_spaces.dense import preset_genotype
 from search_spaces.plugins import resolve_space
-
-
-def load_exported(folder: Path, name: str) -> torch.nn.Module:
-    spec = importlib.util.spec_from_file_location(f"exported_{folder.name}", folder / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    net = getattr(module, name)()
-    net.load_state_dict(torch.load(folder / "weights.pt", weights_only=True), strict=True)
-    return net.eval()
 
 
 def error_line(code: int, err: str) -> str:
