@@ -54,10 +54,15 @@ def _load_file(path: Path, spec: str) -> Architecture:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"architecture file {spec!r} is not UTF-8 text; pass a JSON file") from None
+    return validated_arch(text, spec)
+
+
+def validated_arch(data: str | dict, where: object) -> Architecture:
+    """An `Architecture` from JSON text or its dict, validated by its space (a plug-in space named by an
+    entry point is registered on lookup); a `ValueError` prefixed with `where` otherwise."""
     try:
-        arch = Architecture.from_json(text)
-        # a plug-in space (entry point) is registered on lookup; then the architecture validates
+        arch = Architecture.from_json(data) if isinstance(data, str) else Architecture.from_dict(data)
         resolve_space(arch.space).validate(arch)
         return arch
     except ValueError as e:
-        raise ValueError(f"{spec}: {e}") from None
+        raise ValueError(f"{where}: {e}") from None

@@ -113,14 +113,12 @@ def _search_run(run_dir: Path, config: dict[str, Any], results: Any) -> RunInfo:
 
 
 def _arch(data: Any, where: Path) -> Architecture:
-    try:
-        from search_spaces.plugins import resolve_space
+    from nas.archfile import validated_arch
 
-        arch = Architecture.from_dict(data)
-        resolve_space(arch.space).validate(arch)
-        return arch
+    try:
+        return validated_arch(data, where)
     except ValueError as e:
-        raise UserError(f"{where}: {e}") from None
+        raise UserError(str(e)) from None
 
 
 def _data(config: dict[str, Any], run_dir: Path, fallback: Any = None) -> dict[str, Any]:
