@@ -86,6 +86,9 @@ class Search:
         objectives = config.objective_set
         self.proxy = bool(getattr(evaluator, "proxy", False))
         self.objectives: Objectives = objectives.scored() if self.proxy else objectives
+        from nas.search.limits import make_gate
+
+        self.gate = make_gate(self)  # costs before evaluation: over-limit architectures are not evaluated
         sampler = self.strategy.sampler(StrategyContext(space, self.sampler_seed, len(self.objectives.metrics),
                                                         self.objectives.has_limits, strategy_options))
         if storage is None and (run_dir is not None or config.storage is not None):
@@ -225,7 +228,7 @@ class Search:
         return run_trials(self.study, self.space, self.evaluator, n, self.objectives, prune=self.prune,
                           progress=None if progress is None else (lambda done: progress("trials", done, n)),
                           worker_info={"sampler_seed": self.sampler_seed, **self.worker_info},
-                          proposer=self.proposer, deadline=deadline)
+                          proposer=self.proposer, deadline=deadline, gate=self.gate)
 
     def confirm(self, deadline: float | None = None) -> list[dict[str, Any]] | None | bool:
         """The confirmation stage (None when `confirm` is 0 or there is no run directory; False when
@@ -306,18 +309,29 @@ class Search:
             "confirmation": [{k: v for k, v in e.items() if k != "arch"} for e in confirmation] if confirmation
             else None,
             "supernet": None if supernet is None else {k: v for k, v in supernet.items() if k != "done"},
-            "pareto_front": None}
+            "pareto_front": None, "latency_source": None if self.gate is None else self.gate.source}
         if self.objectives.multi:
-            summary["pareto_front"] = [{"trial": t.number, "arch_key": t.user_attrs.get("arch_key"),
-                                        **{m: int(v) if m in ("params", "flops") else v
-                                           for m, v in zip(self.objectives.metrics, t.values)}}
-                                       for t in front(trials, self.objectives)]
+            summary["pareto_front"] = self._front(trials, measure=complete and write)
         if self.run_dir is not None and write:
             from nas.runs import write_json
 
             write_json(self.run_dir / RESULTS_FILE, {**summary, "config": self.config.to_dict(),
                                                       "trials": [trial_record(t) for t in trials]})
         return summary
+
+    def _front(self, trials: list[Any], measure: bool) -> list[dict[str, Any]]:
+        """The Pareto front; a finished run's latencies measured when the search predicted them."""
+        from nas.search.limits import PREDICTED, measured_front
+
+        ts = front(trials, self.objectives)
+        points = [{"trial": t.number, "arch_key": t.user_attrs.get("arch_key"),
+                   **{m: int(v) if m in ("params", "flops") else v for m, v in zip(self.objectives.metrics, t.values)}}
+                  for t in ts]
+        if not (measure and "latency_ms" in self.objectives.metrics and self.gate is not None
+                and self.gate.source == PREDICTED):
+            return points
+        archs = [Architecture.from_dict(t.user_attrs["arch"]) for t in ts]
+        return measured_front(points, archs, self.gate, self.objectives)
 
     def _test_once(self, best: Any) -> dict[str, Any]:
         from nas.search.runner import _plain
