@@ -225,6 +225,8 @@ class Search:
                  progress: Callable[[str, int, int], None] | None = None) -> LoopStats:
         """Propose and evaluate until the study holds `trials` counted trials."""
         n = self.config.trials
+        if self.gate is not None:
+            self.gate.source  # noqa: B018  (loads the predictor, or says it measures, before the progress bar)
         return run_trials(self.study, self.space, self.evaluator, n, self.objectives, prune=self.prune,
                           progress=None if progress is None else (lambda done: progress("trials", done, n)),
                           worker_info={"sampler_seed": self.sampler_seed, **self.worker_info},

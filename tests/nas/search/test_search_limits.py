@@ -176,3 +176,38 @@ def test_cli_search_max_flops_is_in_the_config(table: Path, tmp_path: Path, caps
     assert code == 1 and "broke a hard limit" in capsys.readouterr().err  # 1 MAC: nothing qualifies
     doc = json.loads((tmp_path / "f" / "results.json").read_text())
     assert doc["config"]["max_flops"] == 1 and all(t["state"] == "infeasible" for t in doc["trials"])
+
+
+SMALL_SPACE = ("from search_spaces.dense import DenseSpace\nfrom search_spaces.dense.space import DenseSpaceConfig\n"
+               "SMALL = DenseSpace(DenseSpaceConfig(stages=2, min_nodes=1, max_nodes=2, stem=8, widths=(4, 8), "
+               "kernels=(3,), dilations=(1,), groups=(1,), bottlenecks=(0,)))\n")
+
+
+def small_search(tmp_path: Path, limit: str, name: str) -> list[str]:
+    (tmp_path / "small.py").write_text(SMALL_SPACE)
+    return ["search", "--space", f"{tmp_path / 'small.py'}:SMALL", "--evaluator", "train", "--dataset",
+            "synthetic?subset=60&resolution=8&classes=3", "--epochs", "1", "--trials", "2", "--strategy", "random",
+            "--max-latency-ms", limit, "--runs-dir", str(tmp_path), "--name", name]
+
+
+def test_cli_without_a_profile_measures_says_so_and_trains_nothing_over(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    assert main(small_search(tmp_path, "0.000001", "m")) == 1
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("note: no latency profile")]
+    assert len(notes) == 1 and "measured before it is evaluated" in notes[0] and "broke a hard limit" in err
+    doc = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert doc["latency_source"] == MEASURED and doc["counts"]["not_evaluated"] == 2
+    assert all(t["result"]["cost_s"] == 0 and t["result"]["val_accuracy"] is None for t in doc["trials"])
+
+
+def test_cli_predicted_under_but_measured_over_has_no_pick(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = SimpleNamespace(predict_one=lambda a: (1e-5, 0.0), profile=ConvCount.profile)
+    monkeypatch.setattr(CostGate, "_load_predictor", lambda self: fast)
+    assert main([*small_search(tmp_path, "0.001", "p"), "--json"]) == 1
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["latency_source"] == PREDICTED and summary["best"] is None
+    assert summary["confirmation"] and all("over --max-latency-ms" in e["rejected"] for e in summary["confirmation"])
+    assert "confirm stage" in err and not (tmp_path / "p" / "weights.pt").exists()
