@@ -211,3 +211,25 @@ def test_cli_predicted_under_but_measured_over_has_no_pick(tmp_path: Path, capsy
     assert summary["latency_source"] == PREDICTED and summary["best"] is None
     assert summary["confirmation"] and all("over --max-latency-ms" in e["rejected"] for e in summary["confirmation"])
     assert "confirm stage" in err and not (tmp_path / "p" / "weights.pt").exists()
+
+
+def test_smash_with_a_params_limit_scores_only_what_fits(tmp_path: Path) -> None:
+    from nas.supernets.smash import SmashConfig
+
+    smash = SmashConfig(batch_size=32, local_rounds=1, local_top=2, local_mutations=2, reference_archs=4,
+                        score_images=32, checkpoint_every=3)
+    space = "dense?stages=2&max_nodes=3&widths=8,16&stem=8"
+    probe = Search(SearchConfig(space=space, dataset=DATA_SPEC, trials=8, smash=smash), None, quiet=True)
+    rng = np.random.default_rng(0)
+    params = sorted(probe.space.shape(probe.space.sample(rng), 3, 3, 8).params for _ in range(16))
+    limit = int(params[len(params) // 2])
+    config = SearchConfig(space=space, dataset=DATA_SPEC, trials=8, epochs=1, supernet_steps=6, smash=smash,
+                          max_params=limit)
+    summary = Search.create(config, tmp_path, "s", quiet=True).run()
+    trials = json.loads((tmp_path / "s" / "results.json").read_text())["trials"]
+    over = [t for t in trials if t["result"].get("extra", {}).get("not_evaluated")]
+    scored = [t for t in trials if t["result"].get("score") is not None]
+    assert summary["n_trials"] == 8 and len(over) + len(scored) == 8 and scored and over
+    assert all(t["result"]["params"] > limit and t["state"] == "infeasible" for t in over)
+    assert all(t["result"]["params"] <= limit for t in scored)
+    assert summary["best"] is not None and summary["best"]["params"] <= limit
