@@ -96,6 +96,17 @@ def latency_check(limit_ms: float, space: Any, device: str = "cpu") -> MeasuredC
     return check
 
 
+def measured_best(trials: list[FrozenTrial], objectives: Objectives, data: Any,
+                  check: MeasuredCheck) -> tuple[FrozenTrial | None, dict[str, Any]]:
+    """Without a confirmation stage: the best ranked trial that passes the measured `check` (up to
+    `MAX_CHECKED` measured) and what the check measured; (None, {}) when none does."""
+    for t in ranked(trials, objectives)[:MAX_CHECKED]:
+        entry = {"arch": t.user_attrs["arch"]}
+        if check(entry, data) is None:
+            return t, entry
+    return None, {}
+
+
 def _load(run_dir: Path, rank: int, t: FrozenTrial) -> dict[str, Any] | None:
     path = run_dir / CONFIRM_DIR / str(rank) / "result.json"
     if not path.is_file():

@@ -282,13 +282,18 @@ class Search:
                 best = {k: pick.get(k) for k in ("trial", "arch", "arch_key", "score", "val_accuracy",
                                                  "test_accuracy", "params", "flops", "latency_ms", "weights")}
         elif confirmation is None:
-            t = best_trial(trials, self.objectives.first)
+            t, measured = best_trial(trials, self.objectives.first), {}
+            if self.config.max_latency_ms is not None and self.gate is not None and self.gate.source is not None:
+                from nas.search.confirm import latency_check, measured_best  # no confirm stage: measure the pick
+
+                check = latency_check(self.config.max_latency_ms, self.space, self.config.device)
+                t, measured = measured_best(trials, self.objectives, self.data, check)
             if t is not None:
                 r = t.user_attrs["result"]
                 best = {"trial": t.number, "arch": t.user_attrs["arch"], "arch_key": t.user_attrs["arch_key"],
                         "score": r.get("score"), "val_accuracy": r.get("val_accuracy"), "test_accuracy": None,
-                        "params": r.get("params"), "flops": r.get("flops"), "latency_ms": r.get("latency_ms"),
-                        "weights": None}
+                        "params": r.get("params"), "flops": r.get("flops"),
+                        "latency_ms": measured.get("latency_ms", r.get("latency_ms")), "weights": None}
                 if test:
                     best["test_accuracy"] = self._test_once(t).get("test_accuracy")
         return self._write(trials, best, confirmation, supernet, complete=True)

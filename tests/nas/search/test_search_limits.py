@@ -233,3 +233,15 @@ def test_smash_with_a_params_limit_scores_only_what_fits(tmp_path: Path) -> None
     assert all(t["result"]["params"] > limit and t["state"] == "infeasible" for t in over)
     assert all(t["result"]["params"] <= limit for t in scored)
     assert summary["best"] is not None and summary["best"]["params"] <= limit
+
+
+def test_without_a_confirm_stage_the_pick_is_measured_too() -> None:
+    search, _ = searched(trials=6, max_latency_ms=50.0)
+    search.gate.predictor = SimpleNamespace(predict_one=lambda a: (0.01, 0.0), profile=ConvCount.profile)
+    search.evaluate()
+    trials = search.study.get_trials(deepcopy=False)
+    best = max((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE),
+               key=lambda t: (t.user_attrs["result"]["val_accuracy"], -t.number))
+    search.space = SlowFor(best.user_attrs["arch_key"])  # predicted 0.01 ms, measured over 80 ms
+    pick = search.finalize()["best"]
+    assert pick is not None and pick["trial"] != best.number and 0.01 < pick["latency_ms"] < 50.0
