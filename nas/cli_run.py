@@ -81,6 +81,11 @@ def _execute(search: Any, args: argparse.Namespace, confirm: bool, proc: dict[st
         print(f"nas {args.command}: stopped by --timeout during {summary['stopped_during']}; continue with "
               f"nas search --resume {summary['run_dir']}", file=sys.stderr)
         return 0
+    rejected = [e for e in summary.get("confirmation") or [] if e.get("rejected")]
+    if summary["best"] is None and confirm and rejected:
+        print(f"nas {args.command}: no candidate qualified by measurement in the confirm stage ({len(rejected)} "
+              f"measured over the limit; results.json `confirmation` has their latencies)", file=sys.stderr)
+        return 1
     if summary["best"] is None and confirm:
         print(f"nas {args.command}: no feasible architecture among {summary['n_trials']} trials"
               f"{' (every one broke a hard limit)' if summary['counts'].get('infeasible') else ''}", file=sys.stderr)

@@ -42,14 +42,16 @@ class Constraints:
 @dataclass
 class Candidate:
     arch: Architecture
-    accuracy: float
+    accuracy: float  # what candidates are ranked by: validation accuracy, or a proxy's score (`metric`)
     number: int | None = None  # the trial number in its run
     params: int | None = None
     flops: int | None = None
+    metric: str = "val_accuracy"  # or "score": a proxy evaluator's, not an accuracy
 
     def to_dict(self) -> dict[str, Any]:
         return {"trial": self.number, "arch_key": self.arch.key(), "arch": self.arch.to_dict(),
-                "val_accuracy": self.accuracy, "params": self.params, "flops": self.flops}
+                "val_accuracy": self.accuracy if self.metric == "val_accuracy" else None,
+                "score": self.accuracy if self.metric == "score" else None, "params": self.params, "flops": self.flops}
 
 
 @dataclass
@@ -159,16 +161,24 @@ def _check(cands: list[Candidate], constraints: Constraints, settings: LatencySe
 
 # --- run directories -------------------------------------------------------------------------------
 def read_run(run_dir: Path) -> list[Candidate]:
-    """The run's evaluated architectures with their accuracy (validation accuracy, else the proxy
-    score), one per architecture (its best trial): results.json `trials` (search runs), `retrained`
-    (SMASH runs), or arch.json + metrics.json (a `nas train` run)."""
+    """The run's candidates, one per architecture (its best): a search run's trials by validation
+    accuracy (results.json `trials`); a proxy-evaluator run's (SMASH's) retrained candidates by
+    validation accuracy (`confirmation`, or an older run's `retrained`), else its trials by their
+    score, labelled `metric="score"`; a `nas train` run's one architecture (arch.json + metrics.json)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise NotADirectoryError(f"{run_dir} is not a run directory; pass runs/<name>")
     results = run_dir / "results.json"
     if results.exists():
         doc = _json(results)
-        rows = doc.get("trials") or doc.get("retrained") or []
+        trials = doc.get("trials") or []
+        trials = [t for t in trials if isinstance(t, dict)]
+        accurate = [t for t in trials if (t.get("result") or {}).get("val_accuracy") is not None]
+        archs = {t.get("arch_key"): t.get("arch") for t in trials}  # results.json's confirmation omits them
+        retrained = [{"arch": archs.get(e.get("arch_key")), **e} for e in doc.get("confirmation") or
+                     doc.get("retrained") or [] if isinstance(e, dict) and e.get("val_accuracy") is not None]
+        # a proxy's scores are no accuracies: its retrained candidates first, its scores only without them
+        rows = accurate or retrained or trials
     elif (run_dir / "arch.json").exists() and (run_dir / "metrics.json").exists():
         metrics = _json(run_dir / "metrics.json")
         rows = [{"arch": _json(run_dir / "arch.json"), "state": "complete", "result": metrics.get("result", {})}]
@@ -188,12 +198,11 @@ def _candidate(row: dict[str, Any]) -> Candidate | None:
     if not isinstance(row, dict) or row.get("state", "complete") != "complete" or not row.get("arch"):
         return None
     result = row.get("result") if isinstance(row.get("result"), dict) else row
-    acc = result.get("val_accuracy")
-    acc = acc if acc is not None else result.get("score")
-    if acc is None:
+    metric = "val_accuracy" if result.get("val_accuracy") is not None else "score"
+    if result.get(metric) is None:
         return None
-    return Candidate(Architecture.from_dict(row["arch"]), float(acc), row.get("number"), result.get("params"),
-                     result.get("flops"))
+    return Candidate(Architecture.from_dict(row["arch"]), float(result[metric]), row.get("number", row.get("trial")),
+                     result.get("params"), result.get("flops"), metric)
 
 
 def run_inputs(run_dir: Path) -> dict[str, int] | None:

@@ -17,12 +17,13 @@ from typing import Any
 
 from nas.cli import add_common, print_json
 from nas.cli_run import execute, set_threads
+from nas.commands.latency import positive_float, positive_int
 from nas.errors import UserError
 
 # Flags that define a search (a resumed run keeps its own): their defaults are SearchConfig's.
 CONFIG_FLAGS = ("space", "evaluator", "strategy", "seed", "dataset", "epochs", "objectives", "max_latency_ms",
-                "max_params", "pruner", "storage", "confirm", "confirm_epochs", "confirm_seed", "confirm_train",
-                "supernet_steps", "init")
+                "max_params", "max_flops", "pruner", "storage", "confirm", "confirm_epochs", "confirm_seed",
+                "confirm_train", "supernet_steps", "init")
 RESUME_FLAGS = ("trials", "timeout", "device", "threads", "json", "quiet")
 
 
@@ -54,8 +55,14 @@ def add_parser(sub: Any) -> None:
                                                            "recipe (default: the train evaluator's, else nas train's)")
     p.add_argument("--objectives", help="comma-separated: accuracy first, then any of latency_ms, params, flops "
                                         "(default accuracy)")
-    p.add_argument("--max-latency-ms", type=float, help="hard limit: slower architectures are infeasible")
-    p.add_argument("--max-params", type=int, help="hard limit: larger architectures are infeasible")
+    p.add_argument("--max-latency-ms", type=positive_float,
+                   help="hard limit, batch 1 on --device with these --threads: architectures predicted slower (the "
+                        "cached latency profile; without one, measured) are not evaluated; the confirm stage "
+                        "measures each candidate, so the pick qualifies by measurement")
+    p.add_argument("--max-params", type=positive_int, help="hard limit: larger architectures are not evaluated")
+    p.add_argument("--max-flops", type=positive_int, metavar="MACS",
+                   help="hard limit on multiply-accumulates (MACs, the project's flops, as nas select --max-flops), "
+                        "counted by the space's shape analysis: costlier architectures are not evaluated")
     p.add_argument("--pruner", help="median, sha (successive halving), hyperband or none (default none; single "
                                     "objective only)")
     p.add_argument("--storage", help="an Optuna storage URL (any RDB, or journal:FILE); default: "

@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
         cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
         predictor = load_predictor(resolve_space(spaces.pop()), settings, cache)
     sel = select_measured(candidates, constraints, settings, predictor)
+    if any(c.metric == "score" for c in candidates):
+        sel.notes.append("the run holds no validation accuracies (a proxy evaluator's, retrained by none): "
+                         "candidates are ranked by their score")
     doc = {"run_dir": str(run_dir), "candidates": len(candidates),
            "predictor": None if predictor is None else predictor.profile.fingerprint, **sel.to_dict()}
     if args.json:
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
 def _row(c: dict[str, Any]) -> str:
     pred = "" if c["predicted_latency_ms"] is None else f", predicted {c['predicted_latency_ms']:.3f} ms"
     mem = "" if c["memory_mb"] is None else f", {c['memory_mb']:.1f} MiB"
-    return (f"trial {c['trial']} {c['arch_key']}: val {c['val_accuracy']:.4f}, measured {c['measured_latency_ms']:.3f} "
+    first = f"val {c['val_accuracy']:.4f}" if c["val_accuracy"] is not None else f"score {c['score']:+.4f}"
+    return (f"trial {c['trial']} {c['arch_key']}: {first}, measured {c['measured_latency_ms']:.3f} "
             f"ms (IQR {c['measured_iqr_ms']:.3f}, median + 2 IQR {c['measured_bound_ms']:.3f}){mem}{pred}")
 
 

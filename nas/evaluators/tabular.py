@@ -50,6 +50,8 @@ class TabularEvaluator:
     (same canonical form); none -> `ValueError`.
     """
 
+    reports_costs = True  # params, flops and latency (a column) come from here: the search does not gate them
+
     def __init__(self, path: str | Path, *, arch: str = "arch", val: str = "c10_valid",
                  val_low: str | None = "c10_valid_hp12", test: str = "c10_test", cost: str = "c10_train_time_s",
                  params: str | None = "c10_params_mb", flops: str | None = "c10_flops_m", latency: str | None = None,

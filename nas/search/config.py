@@ -47,6 +47,7 @@ class SearchConfig:
     objectives: tuple[str, ...] = ("val_accuracy",)
     max_latency_ms: float | None = None
     max_params: int | None = None
+    max_flops: int | None = None  # MACs (the project's `flops`), as `nas select --max-flops`
     pruner: str = "none"
     storage: str | None = None
     study_name: str = "search"
@@ -130,7 +131,7 @@ class SearchConfig:
     def objective_set(self) -> Objectives:
         from nas.search.objectives import Objectives
 
-        return Objectives.parse(self.objectives, self.max_latency_ms, self.max_params)
+        return Objectives.parse(self.objectives, self.max_latency_ms, self.max_params, self.max_flops)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "objectives": list(self.objectives)}

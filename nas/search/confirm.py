@@ -5,9 +5,10 @@ Each candidate's retraining lives in `confirm/K/` (arch.json, weights.pt, result
 last), so a killed run retrains only the candidates it had not finished; the test measurement is
 kept in `confirm/test.json`. Confirmation runs are not trials.
 
-`measured_check` is the hook for hard limits checked by measurement: it is given each retrained
-candidate and returns None when the candidate passes, or a reason (`latency_check` for
-`--max-latency-ms`); a rejected candidate is never the pick.
+`measured_check` is the hook for hard limits checked by measurement: it is given each candidate
+before retraining and returns None when the candidate passes, or a reason (`latency_check` for
+`--max-latency-ms`); a rejected candidate is not retrained, never the pick, and the next ranked
+trial takes its place.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nas.training import TrainConfig
 from search_spaces.base import Architecture
 
 CONFIRM_DIR = "confirm"
+MAX_CHECKED = 20  # candidates measured at most, rejected ones included, to find k that qualify
 MeasuredCheck = Callable[[dict[str, Any], Any], str | None]
 
 
@@ -51,34 +53,40 @@ def confirm(trials: list[FrozenTrial], objectives: Objectives, k: int, space: An
             run_dir: Path, *, measured_check: MeasuredCheck | None = None,
             deadline_passed: Callable[[], bool] = lambda: False) -> list[dict[str, Any]] | None:
     """Retrain the k best trials (resuming from what `run_dir/confirm` holds); returns one entry per
-    candidate, or None when the deadline passed first."""
-    out = []
-    for rank, t in enumerate(ranked(trials, objectives)[:k], start=1):
+    candidate, or None when the deadline passed first. With `measured_check`, each candidate is
+    checked before it is retrained (latency does not depend on the weights): a rejected one is kept
+    as an entry without weights and the next ranked trial takes its place, up to `MAX_CHECKED`."""
+    out: list[dict[str, Any]] = []
+    accepted = 0
+    for rank, t in enumerate(ranked(trials, objectives)[:max(k, MAX_CHECKED)], start=1):
+        if accepted >= k or (measured_check is None and rank > k):
+            break
         entry = _load(run_dir, rank, t)
         if entry is None:
-            if deadline_passed():
-                return None
-            entry = _retrain(t, rank, space, data, recipe, run_dir)
-        if measured_check is not None and entry.get("rejected") is None:
-            entry["rejected"] = measured_check(entry, data)
+            checked = {"arch": t.user_attrs["arch"]}
+            reason = None if measured_check is None else measured_check(checked, data)
+            if reason is not None:
+                entry = _rejected(t, rank, checked, reason, run_dir)
+            else:
+                if deadline_passed():
+                    return None
+                entry = _retrain(t, rank, space, data, recipe, run_dir, checked)
         out.append(entry)
+        accepted += entry.get("rejected") is None
     return out
 
 
 def latency_check(limit_ms: float, space: Any, device: str = "cpu") -> MeasuredCheck:
-    """The hard `--max-latency-ms` check of a retrained candidate: its latency measured now (batch 1,
-    this process's threads, the data's input shape; `nas.latency`), kept in the entry, and a reason
-    when the median + 2 IQR is over the limit, so a search's pick always qualifies by measurement."""
+    """The hard `--max-latency-ms` check of a candidate: its latency measured now (batch 1, this
+    process's threads, the data's input shape: `nas.search.limits.search_latency_settings`), kept in
+    the entry, and a reason when the median + 2 IQR is over the limit, so a search's pick always
+    qualifies by measurement."""
 
     def check(entry: dict[str, Any], data: Any) -> str | None:
-        import torch
+        from nas.latency import measure_arch
+        from nas.search.limits import search_latency_settings
 
-        from nas.latency import LatencySettings, measure_arch
-
-        settings = LatencySettings(device=device, batch_size=1, threads=torch.get_num_threads(),
-                                   input_size=data.input_size, in_channels=data.in_channels,
-                                   num_classes=data.num_classes)
-        m = measure_arch(Architecture.from_dict(entry["arch"]), settings, space)
+        m = measure_arch(Architecture.from_dict(entry["arch"]), search_latency_settings(device, data, 30), space)
         entry["latency_ms"], entry["latency_iqr_ms"] = m.latency_ms, m.iqr_ms
         if m.bound_ms <= limit_ms:
             return None
@@ -86,6 +94,17 @@ def latency_check(limit_ms: float, space: Any, device: str = "cpu") -> MeasuredC
                 f"--max-latency-ms {limit_ms:g}")
 
     return check
+
+
+def measured_best(trials: list[FrozenTrial], objectives: Objectives, data: Any,
+                  check: MeasuredCheck) -> tuple[FrozenTrial | None, dict[str, Any]]:
+    """Without a confirmation stage: the best ranked trial that passes the measured `check` (up to
+    `MAX_CHECKED` measured) and what the check measured; (None, {}) when none does."""
+    for t in ranked(trials, objectives)[:MAX_CHECKED]:
+        entry = {"arch": t.user_attrs["arch"]}
+        if check(entry, data) is None:
+            return t, entry
+    return None, {}
 
 
 def _load(run_dir: Path, rank: int, t: FrozenTrial) -> dict[str, Any] | None:
@@ -96,7 +115,30 @@ def _load(run_dir: Path, rank: int, t: FrozenTrial) -> dict[str, Any] | None:
     return entry if entry.get("arch_key") == t.user_attrs["arch_key"] else None  # ranks moved (more trials)
 
 
-def _retrain(t: FrozenTrial, rank: int, space: Any, data: Any, recipe: TrainConfig, run_dir: Path) -> dict[str, Any]:
+def _entry(t: FrozenTrial, rank: int, checked: dict[str, Any]) -> dict[str, Any]:
+    r = t.user_attrs.get("result") or {}
+    predicted = ((r.get("extra") or {}).get("latency") or {}).get("source") == "predicted"
+    return {"rank": rank, "trial": t.number, "arch_key": t.user_attrs["arch_key"], "arch": t.user_attrs["arch"],
+            "score": r.get("score"), "val_accuracy": None, "params": r.get("params"), "flops": r.get("flops"),
+            "latency_ms": checked.get("latency_ms", r.get("latency_ms")),  # measured by the check, else the trial's
+            "latency_iqr_ms": checked.get("latency_iqr_ms"),
+            "predicted_latency_ms": r.get("latency_ms") if predicted else None, "rejected": None}
+
+
+def _rejected(t: FrozenTrial, rank: int, checked: dict[str, Any], reason: str, run_dir: Path) -> dict[str, Any]:
+    from nas.runs import write_json
+
+    out = run_dir / CONFIRM_DIR / str(rank)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    entry = {**_entry(t, rank, checked), "rejected": reason, "weights": None}
+    write_json(out / "result.json", entry)
+    return entry
+
+
+def _retrain(t: FrozenTrial, rank: int, space: Any, data: Any, recipe: TrainConfig, run_dir: Path,
+             checked: dict[str, Any]) -> dict[str, Any]:
     from nas.runs import save_state_dict, write_json
     from nas.training import train
 
@@ -109,12 +151,8 @@ def _retrain(t: FrozenTrial, rank: int, space: Any, data: Any, recipe: TrainConf
     result = train(model, data, recipe, test=False)
     save_state_dict(out / "weights.pt", model.state_dict())
     (out / "arch.json").write_text(arch.to_json() + "\n", encoding="utf-8")
-    trial_result = t.user_attrs.get("result") or {}
-    entry = {"rank": rank, "trial": t.number, "arch_key": arch.key(), "arch": arch.to_dict(),
-             "score": trial_result.get("score"), "val_accuracy": result.val_accuracy,
-             "params": trial_result.get("params"), "flops": trial_result.get("flops"),
-             "latency_ms": trial_result.get("latency_ms"), "epochs": recipe.epochs, "seed": recipe.seed,
-             "train_seconds": result.train_seconds, "weights": f"{CONFIRM_DIR}/{rank}/weights.pt", "rejected": None}
+    entry = {**_entry(t, rank, checked), "val_accuracy": result.val_accuracy, "epochs": recipe.epochs,
+             "seed": recipe.seed, "train_seconds": result.train_seconds, "weights": f"{CONFIRM_DIR}/{rank}/weights.pt"}
     write_json(out / "result.json", entry)
     return entry
 

@@ -3,7 +3,9 @@ EVALUATORS registry.
 
 An evaluator factory takes the text after `NAME:` (or `NAME?`) and an `EvalContext` and returns an
 object with `evaluate(arch, fidelity=None, on_epoch=None) -> Result` (validation numbers only) and
-`test(arch) -> Result` (test accuracy, for the final pick). Plug one in with
+`test(arch) -> Result` (test accuracy, for the final pick); one whose results carry their own
+params, flops and latency (a table) sets `reports_costs = True` and the search does not count or
+predict them before evaluating (`nas.search.limits`). Plug one in with
 
     from nas.search.evaluators import register_evaluator
     register_evaluator("smash", lambda arg, ctx: SmashEvaluator.load(arg, ctx.space))
@@ -34,7 +36,7 @@ class EvalContext:
     dataset: str = "digits"
     epochs: int = 10
     seed: int = 0
-    needs_latency: bool = False
+    needs_latency: bool = False  # the search wants latency_ms (built-in evaluators leave it to its cost gate)
     quiet: bool = False
     run_dir: Any = None  # the run's directory (where its own supernet lives), when it has one
     config: Any = None  # the run's SearchConfig, when there is one
@@ -104,7 +106,8 @@ def _train(arg: str, ctx: EvalContext) -> Any:
     options.setdefault("device", ctx.device)
     options["epochs"] = ctx.epochs
     options["quiet"] = True  # the search's own progress bar is enough
-    return TrainEvaluator(ctx.space, ctx.dataset, TrainConfig(**options), measure_latency=ctx.needs_latency)
+    # latency is the search's cost gate's (predicted, or measured before training: nas.search.limits)
+    return TrainEvaluator(ctx.space, ctx.dataset, TrainConfig(**options))
 
 
 register_evaluator("tabular", _tabular)

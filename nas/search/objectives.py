@@ -1,8 +1,8 @@
 """What a search optimises (`--objectives`) and the hard limits it must respect.
 
 Accuracy is maximised; latency (ms), params and flops (MACs) are minimised. A result over a hard
-limit (`--max-latency-ms`, `--max-params`) is infeasible: its constraint values (Optuna's
-convention, feasible when every value is <= 0) are stored on the trial as the user attribute
+limit (`--max-latency-ms`, `--max-params`, `--max-flops` in MACs) is infeasible: its constraint
+values (Optuna's convention, feasible when every value is <= 0) are stored on the trial as the user attribute
 `constraint`, which the samplers that enforce constraints (TPE, NSGA-II, GP) read; for all
 samplers the framework itself never reports an infeasible trial as best or on the Pareto front.
 """
@@ -28,6 +28,7 @@ class Objectives:
     metrics: tuple[str, ...] = ("val_accuracy",)
     max_latency_ms: float | None = None
     max_params: int | None = None
+    max_flops: int | None = None  # MACs, as `flops` everywhere
 
     def __post_init__(self) -> None:
         if not self.metrics or self.metrics[0] not in ("val_accuracy", "score"):
@@ -41,15 +42,17 @@ class Objectives:
                 raise ValueError(unknown_name_message("objective", m, sorted(METRICS)))
         if self.max_latency_ms is not None and not self.max_latency_ms > 0:
             raise ValueError(f"--max-latency-ms must be positive, got {self.max_latency_ms}")
-        if self.max_params is not None and self.max_params < 1:
-            raise ValueError(f"--max-params must be a positive integer, got {self.max_params}")
+        for name in ("max_params", "max_flops"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
 
     @classmethod
     def parse(cls, text: str | Sequence[str], max_latency_ms: float | None = None,
-              max_params: int | None = None) -> Objectives:
+              max_params: int | None = None, max_flops: int | None = None) -> Objectives:
         names = text.split(",") if isinstance(text, str) else list(text)
         metrics = tuple(ALIASES.get(n.strip(), n.strip()) for n in names if n.strip())
-        return cls(metrics, max_latency_ms, max_params)
+        return cls(metrics, max_latency_ms, max_params, max_flops)
 
     def scored(self) -> Objectives:
         """The same objectives for a proxy evaluator: its score stands in for accuracy."""
@@ -71,7 +74,7 @@ class Objectives:
 
     @property
     def has_limits(self) -> bool:
-        return self.max_latency_ms is not None or self.max_params is not None
+        return any(v is not None for v in (self.max_latency_ms, self.max_params, self.max_flops))
 
     def values(self, result: Result) -> list[float]:
         """The objective values of a complete result; `ValueError` names a metric it lacks."""
@@ -87,7 +90,8 @@ class Objectives:
     @property
     def constraint_names(self) -> list[str]:
         """What each value of `constraint` measures."""
-        return [n for n, v in (("latency_ms", self.max_latency_ms), ("params", self.max_params)) if v is not None]
+        return [n for n, v in (("latency_ms", self.max_latency_ms), ("params", self.max_params),
+                               ("flops", self.max_flops)) if v is not None]
 
     def constraint(self, result: Result) -> list[float] | None:
         """Optuna-style constraint values (<= 0 is feasible), or None without limits."""
@@ -103,10 +107,15 @@ class Objectives:
             if result.params is None:
                 raise ValueError("the evaluator reported no params, which --max-params needs")
             values.append(float(result.params - self.max_params))
+        if self.max_flops is not None:
+            if result.flops is None:
+                raise ValueError("the evaluator reported no flops (MACs), which --max-flops needs")
+            values.append(float(result.flops - self.max_flops))
         return values
 
     def to_dict(self) -> dict[str, Any]:
-        return {"objectives": list(self.metrics), "max_latency_ms": self.max_latency_ms, "max_params": self.max_params}
+        return {"objectives": list(self.metrics), "max_latency_ms": self.max_latency_ms, "max_params": self.max_params,
+                "max_flops": self.max_flops}
 
 
 def feasible(constraint: Sequence[float] | None) -> bool:

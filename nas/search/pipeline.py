@@ -86,6 +86,9 @@ class Search:
         objectives = config.objective_set
         self.proxy = bool(getattr(evaluator, "proxy", False))
         self.objectives: Objectives = objectives.scored() if self.proxy else objectives
+        from nas.search.limits import make_gate
+
+        self.gate = make_gate(self)  # costs before evaluation: over-limit architectures are not evaluated
         sampler = self.strategy.sampler(StrategyContext(space, self.sampler_seed, len(self.objectives.metrics),
                                                         self.objectives.has_limits, strategy_options))
         if storage is None and (run_dir is not None or config.storage is not None):
@@ -222,10 +225,12 @@ class Search:
                  progress: Callable[[str, int, int], None] | None = None) -> LoopStats:
         """Propose and evaluate until the study holds `trials` counted trials."""
         n = self.config.trials
+        if self.gate is not None:
+            self.gate.source  # noqa: B018  (loads the predictor, or says it measures, before the progress bar)
         return run_trials(self.study, self.space, self.evaluator, n, self.objectives, prune=self.prune,
                           progress=None if progress is None else (lambda done: progress("trials", done, n)),
                           worker_info={"sampler_seed": self.sampler_seed, **self.worker_info},
-                          proposer=self.proposer, deadline=deadline)
+                          proposer=self.proposer, deadline=deadline, gate=self.gate)
 
     def confirm(self, deadline: float | None = None) -> list[dict[str, Any]] | None | bool:
         """The confirmation stage (None when `confirm` is 0 or there is no run directory; False when
@@ -277,13 +282,18 @@ class Search:
                 best = {k: pick.get(k) for k in ("trial", "arch", "arch_key", "score", "val_accuracy",
                                                  "test_accuracy", "params", "flops", "latency_ms", "weights")}
         elif confirmation is None:
-            t = best_trial(trials, self.objectives.first)
+            t, measured = best_trial(trials, self.objectives.first), {}
+            if self.config.max_latency_ms is not None and self.gate is not None and self.gate.source is not None:
+                from nas.search.confirm import latency_check, measured_best  # no confirm stage: measure the pick
+
+                check = latency_check(self.config.max_latency_ms, self.space, self.config.device)
+                t, measured = measured_best(trials, self.objectives, self.data, check)
             if t is not None:
                 r = t.user_attrs["result"]
                 best = {"trial": t.number, "arch": t.user_attrs["arch"], "arch_key": t.user_attrs["arch_key"],
                         "score": r.get("score"), "val_accuracy": r.get("val_accuracy"), "test_accuracy": None,
-                        "params": r.get("params"), "flops": r.get("flops"), "latency_ms": r.get("latency_ms"),
-                        "weights": None}
+                        "params": r.get("params"), "flops": r.get("flops"),
+                        "latency_ms": measured.get("latency_ms", r.get("latency_ms")), "weights": None}
                 if test:
                     best["test_accuracy"] = self._test_once(t).get("test_accuracy")
         return self._write(trials, best, confirmation, supernet, complete=True)
@@ -306,18 +316,29 @@ class Search:
             "confirmation": [{k: v for k, v in e.items() if k != "arch"} for e in confirmation] if confirmation
             else None,
             "supernet": None if supernet is None else {k: v for k, v in supernet.items() if k != "done"},
-            "pareto_front": None}
+            "pareto_front": None, "latency_source": None if self.gate is None else self.gate.source}
         if self.objectives.multi:
-            summary["pareto_front"] = [{"trial": t.number, "arch_key": t.user_attrs.get("arch_key"),
-                                        **{m: int(v) if m in ("params", "flops") else v
-                                           for m, v in zip(self.objectives.metrics, t.values)}}
-                                       for t in front(trials, self.objectives)]
+            summary["pareto_front"] = self._front(trials, measure=complete and write)
         if self.run_dir is not None and write:
             from nas.runs import write_json
 
             write_json(self.run_dir / RESULTS_FILE, {**summary, "config": self.config.to_dict(),
                                                       "trials": [trial_record(t) for t in trials]})
         return summary
+
+    def _front(self, trials: list[Any], measure: bool) -> list[dict[str, Any]]:
+        """The Pareto front; a finished run's latencies measured when the search predicted them."""
+        from nas.search.limits import PREDICTED, measured_front
+
+        ts = front(trials, self.objectives)
+        points = [{"trial": t.number, "arch_key": t.user_attrs.get("arch_key"),
+                   **{m: int(v) if m in ("params", "flops") else v for m, v in zip(self.objectives.metrics, t.values)}}
+                  for t in ts]
+        if not (measure and "latency_ms" in self.objectives.metrics and self.gate is not None
+                and self.gate.source == PREDICTED):
+            return points
+        archs = [Architecture.from_dict(t.user_attrs["arch"]) for t in ts]
+        return measured_front(points, archs, self.gate, self.objectives)
 
     def _test_once(self, best: Any) -> dict[str, Any]:
         from nas.search.runner import _plain

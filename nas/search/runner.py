@@ -6,6 +6,8 @@ goes through `run_trials`. Accounting:
   stops when the study has `n_trials` counted trials;
 - a duplicate architecture is answered from the earlier trial's result (one trial = one query,
   a cache hit included): it is counted and the evaluator is not called;
+- with a cost gate (`nas.search.limits`), an architecture over a hard limit by its counted or
+  predicted costs is not evaluated: PRUNED with its constraint values, counted (as infeasible);
 - FAIL trials (an exception, a NaN, a stale trial of a killed process, a surplus trial of a
   worker race) keep their reason in the user attribute `error` and are not counted; the search
   goes on, unless `MAX_CONSECUTIVE_FAILURES` evaluations in a row fail;
@@ -58,6 +60,7 @@ class LoopStats:
     failed: int = 0
     pruned: int = 0
     surplus: int = 0
+    over_limits: int = 0  # not evaluated: over a hard limit by the costs counted or predicted before
     stale_failed: int = 0
     seconds: float = 0.0
     timed_out: bool = False
@@ -84,7 +87,7 @@ class Runner:
                  objectives: Objectives | None = None, prune: bool = False,
                  progress: Callable[[int], None] | None = None, poll_s: float = 0.5,
                  worker_info: dict[str, Any] | None = None, proposer: Any = None,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, gate: Any = None) -> None:
         if n_trials < 1:
             raise ValueError(f"--trials must be at least 1, got {n_trials}")
         self.study, self.space, self.evaluator, self.n_trials = study, space, evaluator, n_trials
@@ -94,6 +97,7 @@ class Runner:
                              "studies); drop --pruner or use one objective")
         self.prune, self.progress, self.poll_s = prune, progress, poll_s
         self.proposer, self.deadline = proposer, deadline  # deadline: a time.monotonic() value
+        self.gate = gate  # `nas.search.limits.CostGate`: costs before evaluation, over-limit ones not evaluated
         self.shared = is_shared(study)
         self.owner = {**owner(), **(worker_info or {})}
         self.stats = LoopStats()
@@ -167,9 +171,24 @@ class Runner:
             result.extra["cached_from"] = earlier.number
             self._tell(trial, result, key, earlier.intermediate)
             return
+        costs = None
+        if self.gate is not None:
+            try:
+                costs, constraint = self.gate.check(arch)
+            except Exception as e:
+                self._fail(trial, f"cost check failed: {type(e).__name__}: {str(e).strip()[:500]}")
+                return
+            if not feasible(constraint):
+                from nas.search.limits import over_limits_result
+
+                self.stats.over_limits += 1
+                self._tell(trial, over_limits_result(costs, constraint, self.objectives.constraint_names), key, {})
+                return
         self.stats.evaluated += 1
         intermediate: dict[int, float] = {}
         result = self._evaluate(trial, arch, intermediate)
+        if costs is not None and result.state != "failed":
+            costs.fill(result)
         self._tell(trial, result, key, intermediate)
 
     def _evaluate(self, trial: optuna.Trial, arch: Any, intermediate: dict[int, float]) -> Result:
@@ -210,6 +229,14 @@ class Runner:
             self._fail(trial, result.error or "failed")
             return
         self._failures_in_a_row = 0
+        if result.extra.get("not_evaluated"):  # kept from evaluation by the gate: PRUNED, with its constraint
+            constraint = self.objectives.constraint(result) or []
+            self._set_constraint(trial, constraint)
+            storage.set_trial_user_attr(tid, "over_limits", True)
+            storage.set_trial_user_attr(tid, "result", _plain(result.to_dict()))
+            self.study.tell(trial, state=TrialState.PRUNED)
+            self._cache.setdefault(key, _Cached(trial.number, result, dict(intermediate)))
+            return
         if result.state == "pruned":
             self.stats.pruned += 1
             storage.set_trial_user_attr(tid, "result", _plain(result.to_dict()))
@@ -224,13 +251,16 @@ class Runner:
             raise
         result.state = "complete" if feasible(constraint) else "infeasible"
         if constraint is not None:
-            storage.set_trial_user_attr(tid, "constraint", constraint)
-            if NATIVE_CONSTRAINTS:  # Optuna >= 5: the samplers that enforce constraints read these
-                for name, value in zip(self.objectives.constraint_names, constraint):
-                    trial.set_constraint(name, value)
+            self._set_constraint(trial, constraint)
         storage.set_trial_user_attr(tid, "result", _plain(result.to_dict()))
         self.study.tell(trial, values)
         self._cache.setdefault(key, _Cached(trial.number, result, dict(intermediate)))
+
+    def _set_constraint(self, trial: optuna.Trial, constraint: list[float]) -> None:
+        self.study._storage.set_trial_user_attr(trial._trial_id, "constraint", constraint)
+        if NATIVE_CONSTRAINTS:  # Optuna >= 5: the samplers that enforce constraints read these
+            for name, value in zip(self.objectives.constraint_names, constraint):
+                trial.set_constraint(name, value)
 
     def _fail(self, trial: optuna.Trial, error: str, count_failure: bool = True) -> None:
         self.study._storage.set_trial_user_attr(trial._trial_id, "error", error)
@@ -287,7 +317,7 @@ def _plain(obj: Any) -> Any:
 def run_trials(study: optuna.Study, space: Any, evaluator: Any, n_trials: int, objectives: Objectives | None = None,
                *, prune: bool = False, progress: Callable[[int], None] | None = None,
                worker_info: dict[str, Any] | None = None, proposer: Any = None,
-               deadline: float | None = None) -> LoopStats:
+               deadline: float | None = None, gate: Any = None) -> LoopStats:
     """Run trials until `study` holds `n_trials` counted ones (or `deadline` passes); see `Runner`."""
     return Runner(study, space, evaluator, n_trials, objectives, prune, progress, worker_info=worker_info,
-                  proposer=proposer, deadline=deadline).run()
+                  proposer=proposer, deadline=deadline, gate=gate).run()

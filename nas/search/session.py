@@ -107,9 +107,12 @@ def trial_record(t: FrozenTrial) -> dict[str, Any]:
 
 
 def trial_state(t: FrozenTrial) -> str:
-    """complete, infeasible, pruned, rejected (by the space), failed, running or waiting."""
+    """complete, infeasible (evaluated, or kept from evaluation by its costs), pruned, rejected (by the
+    space), failed, running or waiting."""
     if t.state == TrialState.COMPLETE:
         return "complete" if feasible(t.user_attrs.get("constraint")) else "infeasible"
+    if t.state == TrialState.PRUNED and t.user_attrs.get("over_limits"):
+        return "infeasible"
     if t.state == TrialState.PRUNED:
         return "rejected" if t.user_attrs.get("rejected") else "pruned"
     return {TrialState.FAIL: "failed"}.get(t.state, t.state.name.lower())
@@ -138,9 +141,11 @@ def front(trials: list[FrozenTrial], objectives: Objectives) -> list[FrozenTrial
 
 
 def counts(trials: list[FrozenTrial]) -> dict[str, int]:
-    out = {"complete": 0, "infeasible": 0, "pruned": 0, "failed": 0, "running": 0, "duplicates": 0}
+    out = {"complete": 0, "infeasible": 0, "pruned": 0, "failed": 0, "running": 0, "duplicates": 0,
+           "not_evaluated": 0}
     for t in trials:
         state = trial_state(t)
         out[state] = out.get(state, 0) + 1
+        out["not_evaluated"] += bool(t.user_attrs.get("over_limits"))
         out["duplicates"] += t.user_attrs.get("duplicate_of") is not None and is_counted(t)
     return out

@@ -13,10 +13,15 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     if summary.get("supernet"):
         s = summary["supernet"]
         out.append(f"supernet   {s['steps']} steps, final loss {s['final_loss']:.3f}")
-    out.append(f"trials     {summary['n_trials']} counted ({c['complete']} complete, {c['infeasible']} infeasible, "
-                f"{c['pruned']} pruned, {c['duplicates']} duplicates answered from cache); {c['failed']} failed")
+    skipped = f" ({c['not_evaluated']} over the limits before evaluation)" if c.get("not_evaluated") else ""
+    out.append(f"trials     {summary['n_trials']} counted ({c['complete']} complete, {c['infeasible']} "
+                f"infeasible{skipped}, {c['pruned']} pruned, {c['duplicates']} duplicates answered from cache); "
+                f"{c['failed']} failed")
     for e in summary.get("confirmation") or []:
         score = "" if e["score"] is None else f"score {e['score']:+.3f}  "
+        if e.get("rejected"):
+            out.append(f"confirmed  #{e['rank']}: trial {e['trial']}  {score}not retrained: {e['rejected']}")
+            continue
         out.append(f"confirmed  #{e['rank']}: trial {e['trial']}  {score}val {e['val_accuracy']:.4f}  "
                     f"params {e['params'] or 0:,}{'  <- pick' if e.get('picked') else ''}")
     if best is not None:

@@ -131,3 +131,34 @@ def test_cli_select_bad_limit_exits_2_with_one_line(value: str, tmp_path: Path,
     assert main(["select", str(run), "--max-latency-ms", value]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "max-latency-ms" in err
+
+
+def write_proxy_run(path: Path, confirmed: bool) -> Path:
+    """A SMASH-like run: trials with a score only, and (`confirmed`) two retrained candidates."""
+    path.mkdir()
+    archs = [NB.from_edges(e) for e in CELLS]
+    trials = [{"number": i, "state": "complete", "arch": a.to_dict(), "arch_key": a.key(),
+               "result": {"score": 5.0 - i, "val_accuracy": None}} for i, a in enumerate(archs)]
+    confirmation = [{"rank": 1, "trial": 0, "arch_key": archs[0].key(), "score": 5.0, "val_accuracy": 0.3},
+                    {"rank": 2, "trial": 1, "arch_key": archs[1].key(), "score": 4.0, "val_accuracy": 0.6},
+                    {"rank": 3, "trial": 2, "arch_key": archs[2].key(), "val_accuracy": None, "rejected": "slow"}]
+    (path / "results.json").write_text(json.dumps({"trials": trials, "confirmation": confirmed and confirmation}))
+    return path
+
+
+def test_select_on_a_proxy_run_ranks_retrained_by_validation_or_says_score(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    cands = read_run(write_proxy_run(tmp_path / "confirmed", True))
+    assert sorted((c.accuracy, c.metric, c.number) for c in cands) == [(0.3, "val_accuracy", 0),
+                                                                        (0.6, "val_accuracy", 1)]
+    flags = ["--max-latency-ms", "100000", "--input-size", "8", "--repeats", "3", "--cache-dir", str(tmp_path / "c")]
+    assert main(["select", str(tmp_path / "confirmed"), *flags]) == 0
+    assert "selected trial 1" in capsys.readouterr().out
+    scored = read_run(write_proxy_run(tmp_path / "scored", False))
+    assert {c.metric for c in scored} == {"score"} and len(scored) == 4
+    assert main(["select", str(tmp_path / "scored"), *flags]) == 0
+    out, err = capsys.readouterr()
+    assert "selected trial 0" in out and "score +5.0000" in out and "val " not in out and "ranked by their score" in err
+    assert main(["select", str(tmp_path / "scored"), "--json", *flags]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["selected"]["val_accuracy"] is None and doc["selected"]["score"] == 5.0

@@ -66,3 +66,10 @@ def slow_evaluator(table: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
             return Slow(float(os.environ.get("NAS_TEST_DELAY", "0.3")), os.environ["NAS_TEST_LOG"])
     '''))
     return path
+
+
+@pytest.fixture(autouse=True)
+def empty_latency_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No latency profile from the developer's cache leaks into a test: searches measure unless a test
+    caches (or fakes) a profile."""
+    monkeypatch.setenv("NAS_LATENCY_CACHE", str(tmp_path_factory.mktemp("latency_cache")))

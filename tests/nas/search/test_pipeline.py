@@ -21,7 +21,7 @@ DATA = "synthetic?subset=200&resolution=8&classes=3"
 SMASH = SmashConfig(batch_size=32, local_rounds=1, local_top=2, local_mutations=2, reference_archs=4,
                     score_images=32, checkpoint_every=3)
 SUMMARY_KEYS = {"format_version", "run_dir", "complete", "stopped_during", "n_trials", "counts", "strategy", "space",
-                "evaluator", "objectives", "best", "confirmation", "supernet", "pareto_front"}
+                "evaluator", "objectives", "best", "confirmation", "supernet", "pareto_front", "latency_source"}
 BEST_KEYS = {"trial", "arch", "arch_key", "score", "val_accuracy", "test_accuracy", "params", "flops", "latency_ms",
              "weights"}
 
