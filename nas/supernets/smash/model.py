@@ -23,6 +23,8 @@ from predictors.zero_cost import ActivationKernel
 from search_spaces.base import Architecture
 from search_spaces.dense.space import DenseSpace
 
+ONE = Ranks()  # a single process
+
 
 class Smash(nn.Module):
     """The HyperNet and the shared weights of one SMASH run."""
@@ -101,7 +103,7 @@ class Smash(nn.Module):
         """SMASH learns no distribution over architectures: a uniform sample of its space."""
         return self.space.sample(rng)
 
-    def _training_arch(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, ranks: Ranks = Ranks(),
+    def _training_arch(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, ranks: Ranks = ONE,
                        total: int | None = None) -> Architecture:
         """The next training architecture; `x`, `y`: this rank's share of `total` images."""
         if self.config.sampler == "uniform":
