@@ -85,13 +85,14 @@ def batch_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Te
     if not ranks.parallel:
         return F.batch_norm(x, None, None, weight, bias, True, 0.0, eps)
     c = x.shape[1]
-    n = x.numel() // c
-    mean = x.mean((0, 2, 3))
+    n = x.numel() // c  # 0 when a small last batch leaves this rank no image
+    mean = x.sum((0, 2, 3)) / max(n, 1)
     m2 = (x - mean.view(1, c, 1, 1)).pow(2).sum((0, 2, 3))
     mine = torch.cat([x.new_full((1,), float(n)), mean * n, m2])
     rows = [mine if r == ranks.rank else torch.zeros_like(mine) for r in range(ranks.world)]
     stats = _AllReduce.apply(torch.stack(rows))  # world x (1 + 2C): every rank's row
-    counts, means, m2s = stats[:, :1], stats[:, 1:1 + c] / stats[:, :1], stats[:, 1 + c:]
+    counts, m2s = stats[:, :1], stats[:, 1 + c:]
+    means = stats[:, 1:1 + c] / counts.clamp_min(1)
     total = counts.sum()
     g_mean = (means * counts).sum(0) / total
     g_var = (m2s.sum(0) + (counts * (means - g_mean).pow(2)).sum(0)) / total
