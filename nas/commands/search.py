@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,24 +93,53 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nas.hardware import resolve_device
-    from nas.search import Search
+    from nas.search import data_parallel
 
     if args.timeout is not None and not args.timeout > 0:
         raise UserError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     device = resolve_device(args.device)
-    if args.resume:
-        given = [f"--{f.replace('_', '-')}" for f in CONFIG_FLAGS + ("config", "name", "runs_dir")
-                 if getattr(args, f) is not None] + (["--smash"] if args.smash else [])
-        if given or args.init_only:
-            raise UserError(f"--resume continues the run's own config; drop {', '.join(given or ['--init-only'])} "
-                            f"(only {', '.join('--' + f for f in RESUME_FLAGS)} go with it)")
-        search = Search.resume(args.resume, args.trials, quiet=args.quiet,
-                               device=device if args.device != "auto" else None)
-        set_threads(args.threads, search.config)
-        return execute(search, args)
-    config = build_config(args, device)
-    set_threads(args.threads, config)
-    search = Search.create(config, args.runs_dir or "runs", args.name, quiet=args.quiet, init_only=args.init_only)
+    if not data_parallel.launched():
+        return _run(args, device)
+    # under torchrun: rank 0 searches, every rank trains the supernet (nas/search/data_parallel.py)
+    device = data_parallel.start(device)
+    try:
+        if data_parallel.rank() == 0:
+            return _run(args, device, lambda dir_: data_parallel.share(dir_, device))
+        run_dir = data_parallel.share(None, device)
+        return 0 if run_dir is None else data_parallel.follow(run_dir, device, args.threads, args.timeout)
+    finally:
+        data_parallel.stop()
+
+
+def _run(args: argparse.Namespace, device: str, share: Callable[[Path | None], Any] | None = None) -> int:
+    """`nas search` in one process, or as rank 0: then `share` sends the other ranks the run directory
+    whose supernet they train with this process (None: nothing to train, e.g. a bad flag)."""
+    from nas.search import Search, data_parallel
+
+    together = None
+    try:
+        if args.resume:
+            given = [f"--{f.replace('_', '-')}" for f in CONFIG_FLAGS + ("config", "name", "runs_dir")
+                     if getattr(args, f) is not None] + (["--smash"] if args.smash else [])
+            if given or args.init_only:
+                raise UserError(f"--resume continues the run's own config; drop {', '.join(given or ['--init-only'])} "
+                                f"(only {', '.join('--' + f for f in RESUME_FLAGS)} go with it)")
+            search = Search.resume(args.resume, args.trials, quiet=args.quiet,
+                                   device=device if args.device != "auto" or share else None)
+            config = search.config
+        else:
+            config = build_config(args, device)
+        if share is not None:
+            data_parallel.check(config)
+        set_threads(args.threads, config)
+        if not args.resume:
+            search = Search.create(config, args.runs_dir or "runs", args.name, quiet=args.quiet,
+                                   init_only=args.init_only)
+        if share is not None and not args.init_only and data_parallel.trains_together(search):
+            together = search.run_dir
+    finally:
+        if share is not None:
+            share(together)
     if args.init_only:
         if args.json:
             print_json({"best": None, "n_trials": 0, "run_dir": str(search.run_dir)})

@@ -51,6 +51,16 @@ from search_spaces.base import Architecture
 FINAL_TEST_ATTR = "final_test"
 
 
+def run_space(config: SearchConfig, space: Any = None) -> Any:
+    """The space a run searches: `config.space` (or `space`), SMASH's sub-space of it for SMASH."""
+    space = resolve_space(config.space) if space is None else space
+    if config.strategy_name == "smash" or config.evaluator.split(":", 1)[0] == "smash":
+        from nas.evaluators.supernet import smash_space
+
+        space = smash_space(space)  # SMASH's supernet covers the sub-space with every 1x1 conv present
+    return space
+
+
 @functools.lru_cache(maxsize=2)
 def cached_dataset(spec: str, seed: int) -> Any:
     """One load per process of the dataset a run's stages share."""
@@ -70,12 +80,7 @@ class Search:
         self.config, self.run_dir, self.quiet = config, run_dir, quiet
         self.worker_info = worker_info or {}
         self.strategy, strategy_options = strategy_of(config.strategy)
-        space = resolve_space(config.space) if space is None else space
-        if config.strategy_name == "smash" or config.evaluator.split(":", 1)[0] == "smash":
-            from nas.evaluators.supernet import smash_space
-
-            space = smash_space(space)  # SMASH's supernet covers the sub-space with every 1x1 conv present
-        self.space = space
+        self.space = space = run_space(config, space)
         self.sampler_seed = config.seed if sampler_seed is None else sampler_seed
         if evaluator is None:
             evaluator = make_evaluator(config.evaluator, EvalContext(

@@ -3,6 +3,10 @@ schedule and divergence check, plus gradient clipping and an atomic, resumable c
 
 Epoch-based training of single networks stays in `nas.training.train`; a supernet trains for a
 number of minibatch steps (a different architecture per step), so its loop counts steps.
+
+Data-parallel under torchrun (`nas.supernets.distributed`): the step function runs its share of
+the batch through the DDP-wrapped module; the loop sums the loss over ranks, lets every rank stop
+at the same step, and only rank 0 writes the checkpoint (every rank reads it to resume).
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from nas.supernets.distributed import Ranks
 from nas.training import TrainConfig, TrainingDiverged, make_optimizer, make_schedule
 
-StepFn = Callable[[Any], float]  # one minibatch: forward and backward (gradients accumulate), returns the loss
+# one minibatch: forward through the model it is given (the module, or its DDP wrapper), backward (gradients
+# accumulate); returns this rank's share of the loss (summed over ranks: the global batch's loss)
+StepFn = Callable[[Any, nn.Module], float]
 
 
 def fit_steps(module: nn.Module, config: TrainConfig, steps: int, step_fn: StepFn,
@@ -32,7 +39,10 @@ def fit_steps(module: nn.Module, config: TrainConfig, steps: int, step_fn: StepF
     `state()` / `restore(d)` save and restore the caller's own random state with the checkpoint,
     written every `checkpoint_every` steps and at the end (atomically: a kill never leaves half a
     file), and read back when it exists. At `deadline` (a `time.monotonic()` value) it saves a
-    checkpoint and stops early. Raises `TrainingDiverged` on a NaN or infinite loss."""
+    checkpoint and stops early. Raises `TrainingDiverged` on a NaN or infinite loss. In a process
+    group of several ranks the module is trained data-parallel (see the module's docstring)."""
+    ranks = Ranks.current(next(module.parameters()).device)
+    model = ranks.wrap(module)
     opt = make_optimizer(module, config)
     sched = make_schedule(opt, config, steps)
     step, losses, seconds = 0, [], 0.0
@@ -47,19 +57,20 @@ def fit_steps(module: nn.Module, config: TrainConfig, steps: int, step_fn: StepF
     module.train()
     from tqdm import tqdm
 
-    bar = tqdm(total=steps, initial=step, desc=desc, file=sys.stderr, disable=quiet, dynamic_ncols=True)
+    bar = tqdm(total=steps, initial=step, desc=desc, file=sys.stderr, disable=quiet or not ranks.writer,
+               dynamic_ncols=True)
     t0 = time.perf_counter() - seconds
     it: Iterator[Any] = iter(())
 
     def save() -> None:
-        if checkpoint is not None:
+        if checkpoint is not None and ranks.writer:
             save_checkpoint(checkpoint, {"model": module.state_dict(), "optimizer": opt.state_dict(),
                                          "schedule": sched.state_dict(), "extra": state() if state else {},
                                          "step": step, "losses": losses, "seconds": time.perf_counter() - t0})
 
     try:
         while step < steps:
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and ranks.any(time.monotonic() >= deadline):
                 save()
                 break
             batch = next(it, None)
@@ -67,7 +78,9 @@ def fit_steps(module: nn.Module, config: TrainConfig, steps: int, step_fn: StepF
                 it = batches()
                 continue
             opt.zero_grad(set_to_none=True)
-            loss = step_fn(batch)
+            loss = step_fn(batch, model)
+            if ranks.parallel:
+                loss = ranks.sum([loss])[0]
             if not math.isfinite(loss):
                 raise TrainingDiverged(f"supernet training diverged: the loss is {loss} at step {step + 1}; "
                                        "lower the learning rate or check the data")

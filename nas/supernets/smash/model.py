@@ -3,6 +3,7 @@ generated weights. Checkpointed and resumable."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.data.dataset import Dataset
+from nas.supernets.distributed import Ranks
 from nas.supernets.loop import fit_steps
 from nas.supernets.smash.config import SmashConfig
 from nas.supernets.smash.network import HyperNet, SlicedBN, SmashNet
@@ -20,6 +22,8 @@ from nas.training import TrainConfig
 from predictors.zero_cost import ActivationKernel
 from search_spaces.base import Architecture
 from search_spaces.dense.space import DenseSpace
+
+ONE = Ranks()  # a single process
 
 
 class Smash(nn.Module):
@@ -56,13 +60,20 @@ class Smash(nn.Module):
         recipe = TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=0.9,
                              nesterov=True, schedule="cosine", seed=cfg.seed)
 
-        def step(batch: tuple[torch.Tensor, torch.Tensor]) -> float:
-            loss = 0.0
-            for x, y in zip(*(t.chunk(cfg.archs_per_step) for t in batch)):  # one architecture per chunk
-                arch = self._training_arch(x, y, rng)
+        ranks = Ranks.current(self.device)
+
+        def step(batch: tuple[torch.Tensor, torch.Tensor], model: nn.Module) -> float:
+            loss, total = 0.0, len(batch[1])  # each rank holds its share of the global batch
+            chunks = list(zip(*(t.chunk(cfg.archs_per_step) for t in batch)))
+            for k, (x, y) in enumerate(chunks):  # one architecture per chunk, the same on every rank
+                x, y = ranks.shard(x), ranks.shard(y)
+                arch = self._training_arch(x, y, rng, ranks, total)
                 noise = torch.randn(cfg.noise, generator=gen) if cfg.noise else None
-                part = F.cross_entropy(self(x, arch, noise), y) * len(y) / len(batch[1])
-                part.backward()
+                # DDP averages gradients over ranks (one all-reduce per step, after the last chunk): this
+                # rank's summed loss over the global batch size, times the ranks, averages to the global mean
+                with model.no_sync() if ranks.parallel and k < len(chunks) - 1 else contextlib.nullcontext():
+                    part = F.cross_entropy(model(x, arch, noise), y, reduction="sum") / total
+                    (part * ranks.world).backward()
                 loss += float(part.detach())
             return loss
 
@@ -71,12 +82,20 @@ class Smash(nn.Module):
             gen.set_state(extra["torch_rng"])
             self.choice_counts = dict(extra.get("choice_counts", {}))
 
-        out = fit_steps(self, recipe, cfg.steps, step,
-                        lambda: data.batches("train", cfg.batch_size, train=True, generator=gen, device=self.device),
-                        checkpoint=checkpoint, checkpoint_every=cfg.checkpoint_every,
-                        state=lambda: {"rng": rng.bit_generator.state, "torch_rng": gen.get_state(),
-                                       "choice_counts": self.choice_counts, "config": asdict(cfg)},
-                        restore=restore, clip_norm=5.0, quiet=quiet, desc="SMASH supernet", deadline=deadline)
+        bns = [m for m in self.net.modules() if isinstance(m, SlicedBN)]
+        for m in bns:
+            m.synced = ranks.parallel  # BatchNorm over the global batch, as one process would
+        try:
+            out = fit_steps(self, recipe, cfg.steps, step,
+                            lambda: data.batches("train", cfg.batch_size, train=True, generator=gen,
+                                                 device=self.device),
+                            checkpoint=checkpoint, checkpoint_every=cfg.checkpoint_every,
+                            state=lambda: {"rng": rng.bit_generator.state, "torch_rng": gen.get_state(),
+                                           "choice_counts": self.choice_counts, "config": asdict(cfg)},
+                            restore=restore, clip_norm=5.0, quiet=quiet, desc="SMASH supernet", deadline=deadline)
+        finally:
+            for m in bns:
+                m.synced = False
         self.last_losses = out.pop("losses")
         return out
 
@@ -84,7 +103,9 @@ class Smash(nn.Module):
         """SMASH learns no distribution over architectures: a uniform sample of its space."""
         return self.space.sample(rng)
 
-    def _training_arch(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> Architecture:
+    def _training_arch(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, ranks: Ranks = ONE,
+                       total: int | None = None) -> Architecture:
+        """The next training architecture; `x`, `y`: this rank's share of `total` images."""
         if self.config.sampler == "uniform":
             return self.space.sample(rng)
         if self.config.sampler == "even":
@@ -92,8 +113,9 @@ class Smash(nn.Module):
         # AttentiveNAS-style: of a few candidates, train the worst (by loss on this batch) half the
         # time and the best the other half, so both ends of the ranking get trained
         candidates = [self.space.sample(rng) for _ in range(3)]
-        with torch.no_grad():
-            losses = [float(F.cross_entropy(self(x, a), y)) for a in candidates]
+        with torch.no_grad():  # each rank's share of the global loss, summed: every rank picks alike
+            losses = ranks.sum([float(F.cross_entropy(self(x, a), y, reduction="sum")) / (total or len(y))
+                                for a in candidates])
         order = np.argsort(losses)
         return candidates[int(order[-1] if rng.random() < 0.5 else order[0])]
 

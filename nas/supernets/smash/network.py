@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nas.supernets.distributed import batch_norm
 from nas.supernets.smash.config import PARAMETRISATIONS  # noqa: F401  (re-exported)
 from predictors.encodings import hypernet_encoding_size, hypernet_rows
 from predictors.zero_cost import ActivationKernel
@@ -63,7 +64,8 @@ class Bounds:
 
 
 class SlicedBN(nn.Module):
-    """BatchNorm over the first C of `size` channels; `calibrating` accumulates exact averages."""
+    """BatchNorm over the first C of `size` channels; `calibrating` accumulates exact averages;
+    `synced` (data-parallel training) normalises with the statistics of every rank's images."""
 
     def __init__(self, size: int):
         super().__init__()
@@ -73,10 +75,13 @@ class SlicedBN(nn.Module):
         self.register_buffer("running_var", torch.ones(size))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
         self.calibrating = False
+        self.synced = False
 
     def forward(self, x: Tensor) -> Tensor:
         c = x.shape[1]
         if self.training and not self.calibrating:
+            if self.synced:
+                return batch_norm(x, self.weight[:c], self.bias[:c])
             return F.batch_norm(x, None, None, self.weight[:c], self.bias[:c], True, 0.0, 1e-5)
         if self.calibrating:
             with torch.no_grad():
@@ -136,7 +141,7 @@ class HyperNet(nn.Module):
             if self.noise:
                 z = torch.zeros(self.noise) if noise is None else noise
                 enc = torch.cat([enc, z.expand(len(enc), -1)], 1)
-            blocks = self.net(enc.to(self.net[0].weight.device)).view(-1, self.rows_out, CHUNK)
+            blocks = self.net(enc.to(self.net[0].weight)).view(-1, self.rows_out, CHUNK)
         weights = []
         for s, (stage, widths) in enumerate(zip(geno.stages, stage_widths(geno))):
             stage_w = []
