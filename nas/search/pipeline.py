@@ -70,6 +70,7 @@ class Search:
         self.config, self.run_dir, self.quiet = config, run_dir, quiet
         self.worker_info = worker_info or {}
         self.strategy, strategy_options = strategy_of(config.strategy)
+        self.strategy_options = strategy_options
         space = resolve_space(config.space) if space is None else space
         if config.strategy_name == "smash" or config.evaluator.split(":", 1)[0] == "smash":
             from nas.evaluators.supernet import smash_space
@@ -201,20 +202,32 @@ class Search:
 
     def fit_supernet(self, deadline: float | None = None) -> dict[str, Any]:
         """Fit the run's supernet (resuming its checkpoint); `done` is False when the deadline came first."""
-        from nas.evaluators.supernet import FITTED_FILE, SUPERNET_FILE, read_fit
+        from nas.evaluators.supernet import FITTED_FILE, SUPERNET_FILE, TRAJECTORY_FILE, read_fit
         from nas.runs import write_json
-        from nas.supernets.smash.model import Smash
 
         assert self.run_dir is not None
         fitted = read_fit(self.run_dir)
         if fitted is not None:
             return {**fitted, "done": True}
-        data = self.data
-        smash = Smash(self.space, data.num_classes, data.in_channels, self.config.smash).to(self.config.device)
-        summary = smash.fit(data, self.run_dir / SUPERNET_FILE, quiet=self.quiet, deadline=deadline)
-        if summary["steps"] < self.config.smash.steps:
+        data, keep = self.data, ["steps", "final_loss", "train_seconds"]
+        if self.config.supernet == "smash":
+            from nas.supernets.smash.model import Smash
+
+            model: Any = Smash(self.space, data.num_classes, data.in_channels, self.config.smash)
+        else:
+            from nas.supernets.differentiable.model import Differentiable
+
+            model = Differentiable(self.space, self.config.strategy_name, data.num_classes, data.in_channels,
+                                   data.input_size, self.strategy_options, self.config.supernet_steps,
+                                   self.config.seed)
+            keep += ["mode", "arch", "arch_string", "param_free_share", "probs", "alpha"]
+        model = model.to(self.config.device)
+        summary = model.fit(data, self.run_dir / SUPERNET_FILE, quiet=self.quiet, deadline=deadline)
+        if summary["steps"] < self.config.supernet_steps:
             return {**summary, "done": False}
-        summary = {k: summary[k] for k in ("steps", "final_loss", "train_seconds")}
+        summary = {k: summary[k] for k in keep}
+        if hasattr(model, "trajectory"):  # the architecture parameters every few steps
+            write_json(self.run_dir / TRAJECTORY_FILE, model.trajectory)
         write_json(self.run_dir / FITTED_FILE, summary)
         return {**summary, "done": True}
 
