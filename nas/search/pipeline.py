@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from nas.search.config import FORMAT_VERSION, SearchConfig
+from nas.search.config import DIFFERENTIABLE_STRATEGIES, FORMAT_VERSION, SearchConfig
 from nas.search.evaluators import EvalContext, make_evaluator
 from nas.search.objectives import Objectives
 from nas.search.pruners import make_pruner
@@ -76,6 +76,9 @@ class Search:
             from nas.evaluators.supernet import smash_space
 
             space = smash_space(space)  # SMASH's supernet covers the sub-space with every 1x1 conv present
+        if config.supernet in DIFFERENTIABLE_STRATEGIES and getattr(space, "name", None) != "nb201":
+            raise ValueError(f"--strategy {config.strategy_name} searches the nb201 cell (its supernet for the dense "
+                             "space is not built yet): use --space nb201")
         self.space = space
         self.sampler_seed = config.seed if sampler_seed is None else sampler_seed
         if evaluator is None:
