@@ -107,6 +107,10 @@ class Differentiable(nn.Module):
                     ramp = (s - warm + 1) / max(1, steps - warm)
                     loss_a = loss_a + cfg.beta * ramp * torch.logsumexp(self.alpha, -1).mean()
                 loss_a.backward()
+                # softmax ignores a shift of an edge's alpha: drop that part of the gradient, or Adam's
+                # per-coordinate scaling turns a common push (the regulariser's) into steps of full size
+                # that drown the differences between ops
+                self.alpha.grad -= self.alpha.grad.mean(-1, keepdim=True)
                 arch_opt.step()
                 self.net.zero_grad(set_to_none=True)
             loss = F.cross_entropy(self(xt, tau=tau(s), generator=gen), yt)
