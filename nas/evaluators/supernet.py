@@ -19,6 +19,7 @@ from search_spaces.base import Architecture
 
 SUPERNET_FILE = "supernet.pt"
 FITTED_FILE = "supernet.json"  # written once the supernet has all its steps
+TRAJECTORY_FILE = "arch_trajectory.json"  # a differentiable supernet's architecture parameters, every few steps
 
 
 def smash_space(space: Any) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from nas.config_util import strict_from_dict
+from nas.supernets.differentiable.config import MODES as DIFFERENTIABLE_STRATEGIES
 from nas.supernets.smash.config import SmashConfig
 
 if TYPE_CHECKING:
@@ -79,6 +80,9 @@ class SearchConfig:
         if strategy.split("?", 1)[0] in SUPERNET_STRATEGIES and evaluator_name(evaluator) != strategy.split("?", 1)[0]:
             raise ValueError(f"--strategy {strategy} proposes from its supernet's scores: use --evaluator smash (the "
                              "default) or smash:RUN_DIR; to train every proposal use another strategy")
+        if strategy.split("?", 1)[0] in DIFFERENTIABLE_STRATEGIES and evaluator_name(evaluator) == "smash":
+            raise ValueError(f"--strategy {strategy} fits its own supernet and proposes from it: judge its proposals "
+                             "with --evaluator train or tabular:FILE.csv, not smash")
         confirm = self.confirm
         if confirm is None:
             name = evaluator_name(evaluator)
@@ -123,8 +127,10 @@ class SearchConfig:
 
     @property
     def supernet(self) -> str | None:
-        """The supernet this run fits itself: the smash evaluator's without a RUN_DIR (the smash
-        strategy's default), whatever the strategy."""
+        """The supernet this run fits itself: a differentiable strategy's (darts, gdas, proxyless), or
+        the smash evaluator's without a RUN_DIR (the smash strategy's default), whatever the strategy."""
+        if self.strategy_name in DIFFERENTIABLE_STRATEGIES:
+            return self.strategy_name
         return self.evaluator if self.evaluator in SUPERNET_STRATEGIES else None
 
     @property

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from nas.search.config import FORMAT_VERSION, SearchConfig
+from nas.search.config import DIFFERENTIABLE_STRATEGIES, FORMAT_VERSION, SearchConfig
 from nas.search.evaluators import EvalContext, make_evaluator
 from nas.search.objectives import Objectives
 from nas.search.pruners import make_pruner
@@ -58,6 +58,9 @@ def run_space(config: SearchConfig, space: Any = None) -> Any:
         from nas.evaluators.supernet import smash_space
 
         space = smash_space(space)  # SMASH's supernet covers the sub-space with every 1x1 conv present
+    if config.supernet in DIFFERENTIABLE_STRATEGIES and getattr(space, "name", None) != "nb201":
+        raise ValueError(f"--strategy {config.strategy_name} searches the nb201 cell (its supernet for the dense "
+                         "space is not built yet): use --space nb201")
     return space
 
 
@@ -80,6 +83,7 @@ class Search:
         self.config, self.run_dir, self.quiet = config, run_dir, quiet
         self.worker_info = worker_info or {}
         self.strategy, strategy_options = strategy_of(config.strategy)
+        self.strategy_options = strategy_options
         self.space = space = run_space(config, space)
         self.sampler_seed = config.seed if sampler_seed is None else sampler_seed
         if evaluator is None:
@@ -209,20 +213,32 @@ class Search:
 
     def fit_supernet(self, deadline: float | None = None) -> dict[str, Any]:
         """Fit the run's supernet (resuming its checkpoint); `done` is False when the deadline came first."""
-        from nas.evaluators.supernet import FITTED_FILE, SUPERNET_FILE, read_fit
+        from nas.evaluators.supernet import FITTED_FILE, SUPERNET_FILE, TRAJECTORY_FILE, read_fit
         from nas.runs import write_json
-        from nas.supernets.smash.model import Smash
 
         assert self.run_dir is not None
         fitted = read_fit(self.run_dir)
         if fitted is not None:
             return {**fitted, "done": True}
-        data = self.data
-        smash = Smash(self.space, data.num_classes, data.in_channels, self.config.smash).to(self.config.device)
-        summary = smash.fit(data, self.run_dir / SUPERNET_FILE, quiet=self.quiet, deadline=deadline)
-        if summary["steps"] < self.config.smash.steps:
+        data, keep = self.data, ["steps", "final_loss", "train_seconds"]
+        if self.config.supernet == "smash":
+            from nas.supernets.smash.model import Smash
+
+            model: Any = Smash(self.space, data.num_classes, data.in_channels, self.config.smash)
+        else:
+            from nas.supernets.differentiable.model import Differentiable
+
+            model = Differentiable(self.space, self.config.strategy_name, data.num_classes, data.in_channels,
+                                   data.input_size, self.strategy_options, self.config.supernet_steps,
+                                   self.config.seed)
+            keep += ["mode", "arch", "arch_string", "param_free_share", "probs", "alpha"]
+        model = model.to(self.config.device)
+        summary = model.fit(data, self.run_dir / SUPERNET_FILE, quiet=self.quiet, deadline=deadline)
+        if summary["steps"] < self.config.supernet_steps:
             return {**summary, "done": False}
-        summary = {k: summary[k] for k in ("steps", "final_loss", "train_seconds")}
+        summary = {k: summary[k] for k in keep}
+        if hasattr(model, "trajectory"):  # the architecture parameters every few steps
+            write_json(self.run_dir / TRAJECTORY_FILE, model.trajectory)
         write_json(self.run_dir / FITTED_FILE, summary)
         return {**summary, "done": True}
 

@@ -94,11 +94,15 @@ def config_document(config: SearchConfig, data: dict[str, Any] | None = None) ->
 
 
 # --- results ---------------------------------------------------------------------------------------
+PROPOSAL_ATTRS = ("slot", "phase", "param_free_share")  # what a proposer records of its proposal
+
+
 def trial_record(t: FrozenTrial) -> dict[str, Any]:
     """One trial in results.json: our state (complete, infeasible, pruned, failed, running) and Result."""
     return {"number": t.number, "state": trial_state(t), "counted": is_counted(t), "arch": t.user_attrs.get("arch"),
             "arch_key": t.user_attrs.get("arch_key"), "choices": t.params, "values": t.values,
             "result": t.user_attrs.get("result"),
+            "proposal": {k: t.user_attrs[k] for k in PROPOSAL_ATTRS if k in t.user_attrs} or None,
             "duplicate_of": t.user_attrs.get("duplicate_of"), "error": t.user_attrs.get("error"),
             "constraint": t.user_attrs.get("constraint"), "worker": t.user_attrs.get("worker"),
             "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},

@@ -21,6 +21,7 @@ from nas.search.adapter import probe_distributions
 from nas.search.bananas import BananasSampler
 from nas.search.config import DEFAULT_STRATEGY  # noqa: F401  (re-exported)
 from nas.search.evolution import EvolutionSampler
+from nas.supernets.differentiable.config import DiffOptions
 from search_spaces.registry import Registry
 
 NATIVE_CONSTRAINTS = hasattr(optuna.Trial, "set_constraint")  # Optuna >= 5
@@ -164,3 +165,21 @@ def _smash_proposer(search: Any) -> Any:
 register_strategy(Strategy("smash", lambda c: optuna.samplers.RandomSampler(seed=c.seed),
                            about="SMASH: fit the HyperNet supernet, score samples, hill-climb around the best",
                            multi_objective=False, make_proposer=_smash_proposer, supernet="smash"))
+
+
+def _differentiable_proposer(search: Any) -> Any:
+    from nas.supernets.differentiable.strategy import DifferentiableProposer
+
+    return DifferentiableProposer(search.space, search.run_dir, search.config.trials, search.study,
+                                  search.config.seed)
+
+
+# Differentiable supernets (nas/supernets/differentiable/): fit the supernet's weights and architecture
+# parameters by bilevel steps, then propose the discretised cell first and samples of the learned
+# distribution after it; options: --strategy darts?channels=8&cells=1&beta=2 (DiffOptions)
+for _mode, _about in (("darts", "DARTS: softmax mixture of every op, first-order bilevel, beta-DARTS regulariser"),
+                      ("gdas", "GDAS: one Gumbel-softmax op per edge per step, temperature 10 -> 0.1"),
+                      ("proxyless", "ProxylessNAS binary gates: one path per weight step, two for the gate gradient")):
+    register_strategy(Strategy(_mode, lambda c: optuna.samplers.RandomSampler(seed=c.seed), about=_about + " (nb201)",
+                               multi_objective=False, make_proposer=_differentiable_proposer, supernet=_mode,
+                               options=DiffOptions))

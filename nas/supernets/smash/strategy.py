@@ -11,7 +11,6 @@ key) and mutates each `local_mutations` times with the same generator, continued
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -19,13 +18,15 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.search.runner import is_counted
+from nas.supernets.slots import SlotProposer
 from nas.supernets.smash.config import SmashConfig
 from search_spaces.base import Architecture
 
 
-class SmashProposer:
+class SmashProposer(SlotProposer):
     def __init__(self, space: Any, config: SmashConfig, trials: int, study: optuna.Study, poll_s: float = 0.5):
-        self.space, self.config, self.trials, self.study, self.poll_s = space, config, trials, study, poll_s
+        super().__init__(trials, study, poll_s)
+        self.space, self.config = space, config
         self.local = config.local_slots(trials)
         self.sampled = trials - self.local
         self.per_round = config.local_top * config.local_mutations
@@ -36,26 +37,14 @@ class SmashProposer:
     def phase(self, slot: int) -> str:
         return "sampled" if slot < self.sampled else f"local-{(slot - self.sampled) // self.per_round + 1}"
 
-    def propose(self, trial: optuna.Trial) -> Architecture | None:
-        """The architecture of the lowest free slot (None when every slot is held)."""
-        while True:
-            held = self._held(exclude=trial.number)
-            free = [s for s in range(self.trials) if s not in held]
-            if not free:
-                return None
-            slot = free[0]
-            if slot >= self.sampled and not self._earlier_done(slot):
-                time.sleep(self.poll_s)
-                continue
-            trial.set_user_attr("slot", slot)
-            if slot in self._held(exclude=trial.number, below=trial.number):  # another process took it first
-                continue
-            arch = self._arch(slot)
-            trial.set_user_attr("phase", self.phase(slot))
-            return arch
+    def ready(self, slot: int) -> bool:
+        return slot < self.sampled or self._earlier_done(slot)
+
+    def annotate(self, trial: optuna.Trial, slot: int, arch: Architecture) -> None:
+        trial.set_user_attr("phase", self.phase(slot))
 
     # --- replaying the slots ----------------------------------------------------------------------
-    def _arch(self, slot: int) -> Architecture:
+    def arch(self, slot: int) -> Architecture:
         while len(self._archs) <= slot:
             if len(self._archs) < self.sampled:
                 self._archs.append(self.space.sample(self._rng))
@@ -78,15 +67,6 @@ class SmashProposer:
                 rows[t.user_attrs["arch_key"]] = (float(value), Architecture.from_dict(t.user_attrs["arch"]))
         ranked = sorted(rows.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return [arch for _, (_, arch) in ranked[:self.config.local_top]]
-
-    def _held(self, exclude: int, below: int | None = None) -> set[int]:
-        out = set()
-        for t in self.study.get_trials(deepcopy=False):
-            if t.number == exclude or (below is not None and t.number >= below):
-                continue
-            if "slot" in t.user_attrs and (is_counted(t) or t.state == TrialState.RUNNING):
-                out.add(t.user_attrs["slot"])
-        return out
 
     def _earlier_done(self, slot: int) -> bool:
         """Every slot of the earlier rounds is scored (none is still running elsewhere)."""
