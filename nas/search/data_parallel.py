@@ -83,6 +83,9 @@ def check(config: Any) -> None:
         raise UserError(f"torchrun trains a supernet data-parallel; --strategy {config.strategy_name} with "
                         f"--evaluator {config.evaluator} fits none: run nas search without torchrun (or use nas "
                         "worker processes)")
+    if config.supernet != "smash":
+        raise UserError(f"torchrun trains only SMASH's supernet data-parallel; run --strategy {config.strategy_name} "
+                        "without torchrun")
 
 
 def follow(run_dir: Path, device: str, threads: str, timeout: float | None) -> int:

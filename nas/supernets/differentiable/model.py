@@ -97,7 +97,7 @@ class Differentiable(nn.Module):
         def tau(s: int) -> float:
             return tau_at(s, warm, steps - 1, cfg.tau_max, cfg.tau_min)
 
-        def step(batch: Batch) -> float:
+        def step(batch: Batch, model: nn.Module) -> float:  # one process only (torchrun refuses these modes)
             (xt, yt), (xv, yv), s = batch
             gen = torch.Generator().manual_seed(_seed(self.seed, "mode", s))
             if s >= warm:

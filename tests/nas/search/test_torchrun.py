@@ -72,3 +72,13 @@ def test_killed_and_resumed_under_torchrun(tmp_path: Path) -> None:
     assert not list(run.rglob("*.tmp"))
     # one process record per command (rank 0's): the other ranks never wrote into the run directory
     assert len(list((run / "procs").glob("*.json"))) == 2
+
+
+@pytest.mark.parametrize("strategy, evaluator, words", [("random", "train", "fits none"),
+                                                        ("gdas", "train", "only SMASH")])
+def test_torchrun_refuses_what_it_cannot_train_data_parallel(strategy: str, evaluator: str, words: str) -> None:
+    from nas.search import SearchConfig
+    from nas.search.data_parallel import check
+
+    with pytest.raises(ValueError, match=words):
+        check(SearchConfig(space="nb201", strategy=strategy, evaluator=evaluator))
