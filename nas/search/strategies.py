@@ -118,8 +118,8 @@ class BananasOptions:
 
         if self.acquisition not in ACQUISITIONS:
             raise ValueError(f"bananas acquisition={self.acquisition}: use one of {', '.join(ACQUISITIONS)}")
-        if self.model not in MODELS:
-            raise ValueError(f"bananas model={self.model}: use one of {', '.join(MODELS)}")
+        if self.model not in MODELS and ":" not in self.model:  # module:attr: a plug-in model
+            raise ValueError(f"bananas model={self.model}: use one of {', '.join(MODELS)} or module:attr")
         if self.n_init < 4 or min(self.batch, self.n_parents, self.mutation_steps) < 1 or self.n_mutations < 0 \
                 or self.n_fresh < 0:
             raise ValueError("bananas needs n_init >= 4, batch, n_parents, mutation_steps >= 1, n_mutations, "
