@@ -51,13 +51,21 @@ def main() -> None:
     p.add_argument("--sizes", default="20,50,100,200,500")
     p.add_argument("--models", default="gbm")
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    p.add_argument("--features", default=",".join(FEATURES), help="feature groups of the curve (graph features only)")
+    p.add_argument("--params", default="{}", help="fixed model hyperparameters as JSON (skip their tuning)")
     p.add_argument("--proxies-only", action="store_true")
+    p.add_argument("--curve-only", action="store_true", help="skip the proxy-table part")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "nb201_predictor.json"))
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    features = tuple(f for f in args.features.split(",") if f)
+    fixed = json.loads(args.params)
     table = load_table(args.table)
     params = np.array([np.log(table.space.shape(a).params) for a in table.archs])
     doc: dict[str, Any] = {"seeds": args.seeds, "held_out": 1000, "target": "c10_valid", "features": list(FEATURES)}
+    curve = "curve" if features == FEATURES and not fixed else f"curve:{','.join(features)}{args.params * bool(fixed)}"
+    curve += f"@seeds{args.first_seed}-{args.first_seed + args.seeds - 1}" if args.first_seed else ""
     out = Path(args.out)
     if out.is_file():
         doc = {**json.loads(out.read_text()), **doc}
@@ -69,15 +77,16 @@ def main() -> None:
             for n in sizes:
                 t0 = time.process_time()
                 r = run_protocol(table, lambda s, m=model: AccuracyPredictor(
-                    table.space, PredictorConfig(model=m, features=FEATURES, seed=s)), n, range(args.seeds))
+                    table.space, PredictorConfig(model=m, features=features, seed=s, params=fixed)), n,
+                    range(args.first_seed, args.first_seed + args.seeds))
                 r["cpu_s_per_seed"] = round((time.process_time() - t0) / args.seeds, 2)
-                doc.setdefault("curve", {}).setdefault(model, {})[str(n)] = r
-                print(f"{model} n={n}: Kendall {r['kendall_tau']:.3f} ± {r['kendall_tau_stderr']:.3f} "
+                doc.setdefault(curve, {}).setdefault(model, {})[str(n)] = r
+                print(f"{curve} {model} n={n}: Kendall {r['kendall_tau']:.3f} ± {r['kendall_tau_stderr']:.3f} "
                       f"(test {r['kendall_tau_test']:.3f}), Spearman {r['spearman']:.3f}, top-5% recall "
                       f"{r['top_recall']:.2f}, coverage 1/2 std {r['coverage_1std']:.2f}/{r['coverage_2std']:.2f}, "
                       f"{r['cpu_s_per_seed']} CPU s/seed", flush=True)
                 out.write_text(json.dumps(doc, indent=1) + "\n")
-    if Path(args.proxies).is_file():
+    if Path(args.proxies).is_file() and not args.curve_only:
         doc["proxy_table"] = proxy_part(table, ProxyTable(args.proxies), params, args.seeds)
         out.write_text(json.dumps(doc, indent=1) + "\n")
 

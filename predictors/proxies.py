@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from predictors.zero_cost import ActivationKernel
+
 PROXIES = ("naswot", "synflow", "jacob_cov", "snip", "grad_norm")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -38,14 +40,6 @@ def _weighted(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def _naswot_kernel(codes: list[torch.Tensor], n: int) -> float:
-    kernel = torch.zeros(n, n, dtype=torch.float64)
-    for c in codes:
-        c = c.double()
-        kernel.add_(c @ c.T + (1 - c) @ (1 - c).T)
-    return float(torch.linalg.slogdet(kernel).logabsdet)
-
-
 def _jacob_cov_score(jac: torch.Tensor) -> float:
     corr = torch.nan_to_num(torch.corrcoef(jac.reshape(jac.shape[0], -1).double()), nan=0.0)
     v = torch.linalg.eigvalsh(corr).clamp_min(0.0)
@@ -60,11 +54,10 @@ def batch_proxies(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[st
       input Jacobians of the output sum;
     - snip: sum |w * dL/dw| and grad_norm: sum of per-layer ||dL/dw|| (cross-entropy L), over
       conv and linear weights."""
-    n = x.shape[0]
-    codes: list[torch.Tensor] = []
+    kernel = ActivationKernel(x.shape[0], ridge=0.0)  # as published: log|K| itself
 
     def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
-        codes.append(inp[0].detach().reshape(n, -1) > 0)
+        kernel.add(inp[0])
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
     x = x.clone().requires_grad_(True)
@@ -83,7 +76,7 @@ def batch_proxies(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[st
                 snip += float((m.weight.grad * m.weight).abs().sum())
                 grad_norm += float(m.weight.grad.norm())
     model.zero_grad()
-    return {"naswot": _naswot_kernel(codes, n), "jacob_cov": _jacob_cov_score(jac), "snip": snip,
+    return {"naswot": kernel.logdet(), "jacob_cov": _jacob_cov_score(jac), "snip": snip,
             "grad_norm": grad_norm}
 
 

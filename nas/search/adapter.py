@@ -105,13 +105,13 @@ def mutate_params(params: Mapping[str, Any], distributions: Mapping[str, BaseDis
         new[name] = others[int(rng.integers(len(others)))]
     else:
         for _ in range(10):  # a fine grid almost never repeats the value; a coarse one may
-            new[name] = _uniform(dist, rng)
+            new[name] = uniform_value(dist, rng)
             if new[name] != params[name]:
                 break
     return new
 
 
-def _uniform(dist: BaseDistribution, rng: np.random.Generator) -> int | float:
+def uniform_value(dist: BaseDistribution, rng: np.random.Generator) -> int | float:
     """A value drawn uniformly (log-uniformly for log scales) on the distribution's own grid."""
     low, high, step = dist.low, dist.high, dist.step  # type: ignore[attr-defined]
     if dist.log:  # type: ignore[attr-defined]

@@ -3,12 +3,18 @@
 The first `n_init` trials are random. After that, every `batch` trials the sampler fits an
 ensemble accuracy predictor (`predictors`: five subsampled gradient-boosting models on path +
 live-graph features, fixed hyperparameters, std = their spread, as in BANANAS) on every
-complete trial, draws candidates (`n_mutations` mutations, one to two steps each, of the
-`n_parents` best architectures, plus `n_fresh` fresh samples), drops those already evaluated (by
-canonical form where the space has one), and queues the `batch` best by the acquisition:
-expected improvement over the best value (`ei`) or mean + `kappa` std (`ucb`). A queued
-architecture becomes the next trial's parameters as in the evolution sampler. Single-objective;
-maximises or minimises as the study says.
+complete trial, draws candidates (`n_mutations` mutations, one to `mutation_steps` steps each, of
+the `n_parents` best architectures, plus `n_fresh` fresh samples), drops those already evaluated
+(by canonical form where the space has one), and queues the `batch` best by the acquisition:
+expected improvement over the best value (`ei`), mean + `kappa` std (`ucb`), one draw from
+N(mean, std) per candidate (`its`, BANANAS' independent Thompson sampling) or the mean alone
+(`mean`). A queued architecture becomes the next trial's parameters as in the evolution sampler.
+Single-objective; maximises or minimises as the study says.
+
+Like the evolution sampler it is an ordinary Optuna sampler too: in a study whose parameters are
+not a NAS space's (or with `space=None`) the "architectures" are the trials' parameters, encoded
+as one-hot choices and scaled numbers, mutated one parameter at a time (`mutate_params`), and it
+passes Optuna's own sampler test suites (tests/nas/search/test_samplers_contract.py).
 """
 
 from __future__ import annotations
@@ -17,29 +23,31 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
-from nas.search.adapter import TargetedSampler, arch_of_trial, params_of
+from nas.search.adapter import TargetedSampler, arch_of_trial, mutate_params, params_of, uniform_value
 from nas.search.objectives import feasible
 
-ACQUISITIONS = ("ei", "ucb")
+ACQUISITIONS = ("ei", "ucb", "its", "mean")
 FAST_GBM = {"max_depth": 3, "n_estimators": 100, "learning_rate": 0.1}
 
 
 class BananasSampler(TargetedSampler):
-    def __init__(self, space: Any, seed: int | None = None, n_init: int = 10, batch: int = 10,
+    def __init__(self, space: Any = None, seed: int | None = None, n_init: int = 10, batch: int = 10,
                  acquisition: str = "ei", kappa: float = 1.0, n_parents: int = 5, n_mutations: int = 100,
                  n_fresh: int = 50, model: str = "gbm", features: Sequence[str] = ("path", "graf", "params"),
-                 model_params: dict[str, Any] | None = None) -> None:
+                 model_params: dict[str, Any] | None = None, mutation_steps: int = 2) -> None:
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition {acquisition!r}: use one of {', '.join(ACQUISITIONS)}")
-        if n_init < 4 or batch < 1:
-            raise ValueError(f"need n_init >= 4 and batch >= 1, got {n_init}, {batch}")
+        if n_init < 4 or batch < 1 or mutation_steps < 1 or n_parents < 1:
+            raise ValueError(f"need n_init >= 4, batch >= 1, mutation_steps >= 1 and n_parents >= 1, got "
+                             f"{n_init}, {batch}, {mutation_steps}, {n_parents}")
         self.space, self.n_init, self.batch, self.acquisition, self.kappa = space, n_init, batch, acquisition, kappa
         self.n_parents, self.n_mutations, self.n_fresh = n_parents, n_mutations, n_fresh
+        self.mutation_steps = mutation_steps
         self.model, self.features = model, tuple(features)
         # fixed hyperparameters and no calibration: no out-of-fold work per refit
         self.model_params = FAST_GBM if model_params is None and model == "gbm" else dict(model_params or {})
@@ -58,15 +66,18 @@ class BananasSampler(TargetedSampler):
 
     def sample_relative(self, study: Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        _single_objective(study)
         return {}
 
-    def _key(self, arch: Any) -> str:
-        canonical = getattr(self.space, "canonical", None)
-        return (canonical(arch) if callable(canonical) else arch).key()
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        _single_objective(study)
+        return super().sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        if study._is_multi_objective():
-            raise ValueError("bananas is single-objective; use nsga2, tpe or gp for several objectives")
+        _single_objective(study)
+        if trial.system_attrs.get("fixed_params"):
+            return  # an enqueued trial (--init) is evaluated as given
         done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.value is not None and np.isfinite(t.value)]
         if len(done) < self.n_init:
@@ -76,44 +87,147 @@ class BananasSampler(TargetedSampler):
         if self._queue:
             self._targets[trial._trial_id] = self._queue.pop(0)
 
-    def _propose(self, done: list[FrozenTrial], direction: StudyDirection) -> list[dict[str, Any]]:
-        from predictors.predictor import AccuracyPredictor, PredictorConfig
+    def _mode(self, done: list[FrozenTrial]) -> _Archs | _Params:
+        if self.space is not None:
+            try:
+                return _Archs(self, [arch_of_trial(self.space, t) for t in done])
+            except (ValueError, KeyError, TypeError):  # not this space's parameters: a plain Optuna study
+                pass
+        return _Params(self, done)
 
+    def _propose(self, done: list[FrozenTrial], direction: StudyDirection) -> list[dict[str, Any]]:
         sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
-        archs = [arch_of_trial(self.space, t) for t in done]
         y = np.array([sign * float(t.value) for t in done])
         ok = np.array([feasible(t.user_attrs.get("constraint")) for t in done])
-        config = PredictorConfig(space=str(getattr(self.space, "name", "")), model=self.model,
-                                 features=self.features, seed=self._seed + self.fits, params=self.model_params,
-                                 calibrate=False)
-        predictor = AccuracyPredictor(self.space, config).fit(archs, y)
+        mode = self._mode(done)
+        mode.fit(y, self._seed + self.fits)
         self.fits += 1
-        seen = {self._key(a) for a in archs}
+        seen = {mode.key(a) for a in mode.items}
         order = np.argsort(-np.where(ok, y, -np.inf), kind="stable")[:self.n_parents]
-        cands: dict[str, Any] = {}
+        cands: dict[Any, Any] = {}
         for k in range(self.n_mutations):
-            child = archs[int(order[k % len(order)])]
-            for _ in range(1 + int(self._rng.integers(2))):
-                child = self.space.mutate(child, self._rng)
-            cands.setdefault(self._key(child), child)
+            child = mode.items[int(order[k % len(order)])]
+            for _ in range(1 + int(self._rng.integers(self.mutation_steps))):
+                child = mode.mutate(child, self._rng)
+            cands.setdefault(mode.key(child), child)
         for _ in range(self.n_fresh):
-            a = self.space.sample(self._rng)
-            cands.setdefault(self._key(a), a)
+            a = mode.sample(self._rng)
+            cands.setdefault(mode.key(a), a)
         pool = [a for k, a in cands.items() if k not in seen]
         if not pool:
             return []
-        mean, std = predictor.predict(pool)
-        best = float(np.max(y[ok])) if ok.any() else float(np.max(y))
-        if self.acquisition == "ucb":
-            score = mean + self.kappa * std
-        else:
-            s = np.maximum(std, 1e-9)
-            z = (mean - best) / s
-            score = (mean - best) * stats.norm.cdf(z) + s * stats.norm.pdf(z)
+        mean, std = mode.predict(pool)
+        score = self._acquire(mean, std, float(np.max(y[ok])) if ok.any() else float(np.max(y)))
         picks = np.argsort(-score, kind="stable")[:self.batch]
-        out = []
-        for i in picks:
-            params = params_of(self.space, pool[int(i)], done[int(order[0])].params, done[int(order[0])].distributions)
-            if params is not None:
-                out.append(params)
+        out = [mode.params(pool[int(i)], done[int(order[0])]) for i in picks]
+        return [p for p in out if p is not None]
+
+    def _acquire(self, mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+        if self.acquisition == "ucb":
+            return mean + self.kappa * std
+        if self.acquisition == "its":  # independent Thompson sampling (BANANAS): one draw per candidate
+            return mean + std * self._rng.standard_normal(len(mean))
+        if self.acquisition == "mean":
+            return mean
+        s = np.maximum(std, 1e-9)
+        z = (mean - best) / s
+        return (mean - best) * stats.norm.cdf(z) + s * stats.norm.pdf(z)
+
+
+class _Archs:
+    """The space's architectures, its mutate / sample, and the graph-feature predictor."""
+
+    def __init__(self, sampler: BananasSampler, archs: list[Any]) -> None:
+        self.s, self.space, self.items = sampler, sampler.space, archs
+
+    def fit(self, y: np.ndarray, seed: int) -> None:
+        from predictors.predictor import AccuracyPredictor, PredictorConfig
+
+        s = self.s
+        config = PredictorConfig(space=str(getattr(self.space, "name", "")), model=s.model, features=s.features,
+                                 seed=seed, params=s.model_params, calibrate=False)
+        self.predictor = AccuracyPredictor(self.space, config).fit(self.items, y)
+
+    def predict(self, archs: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        return self.predictor.predict(archs)
+
+    def key(self, arch: Any) -> str:
+        canonical = getattr(self.space, "canonical", None)
+        return (canonical(arch) if callable(canonical) else arch).key()
+
+    def mutate(self, arch: Any, rng: np.random.Generator) -> Any:
+        return self.space.mutate(arch, rng)
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        return self.space.sample(rng)
+
+    def params(self, arch: Any, near: FrozenTrial) -> dict[str, Any] | None:
+        return params_of(self.space, arch, near.params, near.distributions)
+
+
+class _Params:
+    """A plain Optuna study: parameter dicts over the distributions the trials used (the latest
+    trial's distribution of each name), one-hot choices and [0, 1]-scaled numbers (log where the
+    distribution is) plus a presence bit, so conditional parameters encode too."""
+
+    def __init__(self, sampler: BananasSampler, done: list[FrozenTrial]) -> None:
+        self.s, self.items = sampler, [dict(t.params) for t in done]
+        self.dists: dict[str, BaseDistribution] = {}
+        for t in sorted(done, key=lambda t: t.number):
+            self.dists.update(t.distributions)
+        self.names = sorted(self.dists)
+
+    def _encode(self, params: dict[str, Any]) -> list[float]:
+        row: list[float] = []
+        for name in self.names:
+            d, v = self.dists[name], params.get(name)
+            if isinstance(d, CategoricalDistribution):
+                row += [float(v is not None and c == v) for c in d.choices]
+                continue
+            low, high = float(d.low), float(d.high)  # type: ignore[attr-defined]
+            if d.log:  # type: ignore[attr-defined]
+                low, high = np.log(low), np.log(high)
+                x = np.log(float(v)) if v is not None else low
+            else:
+                x = float(v) if v is not None else low
+            row += [float(v is not None), float(np.clip((x - low) / (high - low), 0, 1)) if high > low else 0.0]
+        return row
+
+    def _x(self, items: list[dict[str, Any]]) -> np.ndarray:
+        return np.array([self._encode(p) for p in items], dtype=np.float64).reshape(len(items), -1)
+
+    def fit(self, y: np.ndarray, seed: int) -> None:
+        from predictors.models import make_model
+
+        self.model = make_model(self.s.model, seed=seed, tune=False, calibrate=False,
+                                **self.s.model_params).fit(self._x(self.items), y)
+
+    def predict(self, items: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.predict(self._x(items))
+
+    def key(self, params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+    def mutate(self, params: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        try:
+            return mutate_params(params, {n: self.dists[n] for n in params if n in self.dists}, rng)
+        except ValueError:  # nothing with a second value: the parent itself (dropped as seen)
+            return params
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.names:
+            d = self.dists[name]
+            if isinstance(d, CategoricalDistribution):
+                out[name] = d.choices[int(rng.integers(len(d.choices)))]
+            else:
+                out[name] = uniform_value(d, rng)
         return out
+
+    def params(self, params: dict[str, Any], near: FrozenTrial) -> dict[str, Any]:
+        return params
+
+
+def _single_objective(study: Study) -> None:
+    if study._is_multi_objective():
+        raise ValueError("bananas is single-objective; use nsga2, tpe or gp for several objectives")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import optuna
@@ -18,7 +18,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 
 from nas.search.adapter import probe_distributions
-from nas.search.bananas import BananasSampler
+from nas.search.bananas import ACQUISITIONS, BananasSampler
 from nas.search.config import DEFAULT_STRATEGY  # noqa: F401  (re-exported)
 from nas.search.evolution import EvolutionSampler
 from nas.supernets.differentiable.config import DiffOptions
@@ -101,6 +101,33 @@ class TPEOptions:
 
 
 @dataclass(frozen=True)
+class BananasOptions:
+    """`--strategy bananas?acquisition=its&batch=5`: the sampler's settings (nas.search.bananas)."""
+
+    n_init: int = 10
+    batch: int = 10
+    acquisition: str = "ei"
+    kappa: float = 1.0
+    n_parents: int = 5
+    n_mutations: int = 100
+    n_fresh: int = 50
+    mutation_steps: int = 2
+    model: str = "gbm"
+
+    def __post_init__(self) -> None:
+        from predictors.models import MODELS
+
+        if self.acquisition not in ACQUISITIONS:
+            raise ValueError(f"bananas acquisition={self.acquisition}: use one of {', '.join(ACQUISITIONS)}")
+        if self.model not in MODELS and ":" not in self.model:  # module:attr: a plug-in model
+            raise ValueError(f"bananas model={self.model}: use one of {', '.join(MODELS)} or module:attr")
+        if self.n_init < 4 or min(self.batch, self.n_parents, self.mutation_steps) < 1 or self.n_mutations < 0 \
+                or self.n_fresh < 0:
+            raise ValueError("bananas needs n_init >= 4, batch, n_parents, mutation_steps >= 1, n_mutations, "
+                             "n_fresh >= 0")
+
+
+@dataclass(frozen=True)
 class NSGA2Options:
     population_size: int = 50
 
@@ -147,8 +174,9 @@ for _strategy in (
              "Gaussian-process Bayesian optimisation", enforces_constraints=True),
     Strategy("qmc", lambda c: optuna.samplers.QMCSampler(scramble=True, seed=c.seed, warn_independent_sampling=False),
              "scrambled Sobol quasi-random sequence (seeded)"),
-    Strategy("bananas", lambda c: BananasSampler(c.space, seed=c.seed), "predictor-guided (BANANAS): GBM ensemble + "
-             "expected improvement over mutations of the best", multi_objective=False),
+    Strategy("bananas", lambda c: BananasSampler(c.space, seed=c.seed, **asdict(c.options)),
+             "predictor-guided (BANANAS): GBM ensemble + expected improvement over mutations of the best",
+             multi_objective=False, options=BananasOptions),
     Strategy("cmaes", _cmaes, "CMA-ES: numeric spaces only (refused for categorical choices)", multi_objective=False),
 ):
     register_strategy(_strategy)

@@ -72,3 +72,16 @@ def test_bananas_proposes_unseen_cells_from_its_predictor() -> None:
     assert max(values[8:]) >= max(values[:8])  # guided trials reach at least the random ones' best
     with pytest.raises(ValueError, match="acquisition"):
         BananasSampler(space, acquisition="pi")
+
+
+def test_bananas_options_reach_the_sampler_and_bad_ones_are_one_line() -> None:
+    from nas.search.strategies import StrategyContext, strategy_of
+
+    strategy, options = strategy_of("bananas?acquisition=its&batch=5&n_init=6")
+    sampler = strategy.sampler(StrategyContext(space=default_space("nb201"), seed=0, options=options))
+    assert (sampler.acquisition, sampler.batch, sampler.n_init) == ("its", 5, 6)
+    for spec, match in (("bananas?acquisition=pi", "acquisition"), ("bananas?n_init=2", "n_init"),
+                        ("bananas?depth=3", "unknown strategy bananas option")):
+        with pytest.raises(ValueError, match=match) as e:
+            strategy_of(spec)
+        assert "\n" not in str(e.value)

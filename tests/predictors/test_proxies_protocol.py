@@ -82,3 +82,19 @@ def test_predictor_file_round_trips_and_refuses_foreign_files(nb201_table: Path,
 
 def test_space_default_is_registered() -> None:
     assert default_space("nb201").name == "nb201"
+
+
+def test_naswot_is_the_published_log_det_of_the_relu_agreement_kernel() -> None:
+    from predictors.proxies import batch_proxies
+
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8),
+                                torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x, y = torch.randn(6, 3, 2, 2, generator=gen), torch.tensor([0, 1, 2, 0, 1, 2])
+    with torch.no_grad():
+        h1 = model[1](x.flatten(1))
+        h2 = model[3](h1.relu())
+    codes = torch.cat([h1, h2], 1) > 0
+    agree = (codes[:, None, :] == codes[None, :, :]).sum(-1).double()
+    expected = float(torch.linalg.slogdet(agree).logabsdet)  # no ridge, as Mellor et al.
+    assert batch_proxies(model, x, y)["naswot"] == pytest.approx(expected, rel=1e-12)
