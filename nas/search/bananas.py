@@ -26,6 +26,7 @@ from nas.search.adapter import TargetedSampler, arch_of_trial, params_of
 from nas.search.objectives import feasible
 
 ACQUISITIONS = ("ei", "ucb")
+PARENT_ATTR = "bananas:parent"  # the trial whose architecture a queued child was mutated from
 FAST_GBM = {"max_depth": 3, "n_estimators": 100, "learning_rate": 0.1}
 
 
@@ -46,7 +47,7 @@ class BananasSampler(TargetedSampler):
         self._seed = 0 if seed is None else int(seed)
         self._rng = np.random.default_rng(seed)
         super().__init__(seed)
-        self._queue: list[dict[str, Any]] = []
+        self._queue: list[tuple[dict[str, Any], int | None]] = []
         self.fits = 0
 
     def reseed_rng(self) -> None:
@@ -74,9 +75,12 @@ class BananasSampler(TargetedSampler):
         if not self._queue:
             self._queue = self._propose(done, study.direction)
         if self._queue:
-            self._targets[trial._trial_id] = self._queue.pop(0)
+            params, parent = self._queue.pop(0)
+            self._targets[trial._trial_id] = params
+            if parent is not None:
+                study._storage.set_trial_system_attr(trial._trial_id, PARENT_ATTR, parent)
 
-    def _propose(self, done: list[FrozenTrial], direction: StudyDirection) -> list[dict[str, Any]]:
+    def _propose(self, done: list[FrozenTrial], direction: StudyDirection) -> list[tuple[dict[str, Any], int | None]]:
         from predictors.predictor import AccuracyPredictor, PredictorConfig
 
         sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
@@ -90,16 +94,18 @@ class BananasSampler(TargetedSampler):
         self.fits += 1
         seen = {self._key(a) for a in archs}
         order = np.argsort(-np.where(ok, y, -np.inf), kind="stable")[:self.n_parents]
-        cands: dict[str, Any] = {}
+        cands: dict[str, tuple[Any, int | None]] = {}  # key -> (architecture, the trial it was mutated from)
         for k in range(self.n_mutations):
-            child = archs[int(order[k % len(order)])]
+            parent = int(order[k % len(order)])
+            child = archs[parent]
             for _ in range(1 + int(self._rng.integers(2))):
-                child = self.space.mutate(child, self._rng)
-            cands.setdefault(self._key(child), child)
+                child = self._mutate(self.space, child, self._rng)
+            cands.setdefault(self._key(child), (child, done[parent].number))
         for _ in range(self.n_fresh):
             a = self.space.sample(self._rng)
-            cands.setdefault(self._key(a), a)
-        pool = [a for k, a in cands.items() if k not in seen]
+            cands.setdefault(self._key(a), (a, None))
+        pool = [a for k, (a, _) in cands.items() if k not in seen]
+        parents = [p for k, (_, p) in cands.items() if k not in seen]
         if not pool:
             return []
         mean, std = predictor.predict(pool)
@@ -115,5 +121,5 @@ class BananasSampler(TargetedSampler):
         for i in picks:
             params = params_of(self.space, pool[int(i)], done[int(order[0])].params, done[int(order[0])].distributions)
             if params is not None:
-                out.append(params)
+                out.append((params, parents[int(i)]))
         return out
