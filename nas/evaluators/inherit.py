@@ -29,17 +29,20 @@ WEIGHTS_DIR = "weights"
 
 @dataclass(frozen=True)
 class InheritOptions:
-    """`--evaluator inherit?finetune=2&lr=0.02&steps=3`: fine-tuning epochs and learning rate of a
-    child that inherits (lr None: the training recipe's), and the most transformations between
-    parent and child."""
+    """`--evaluator inherit?finetune=2&lr_scale=0.2&steps=3`: fine-tuning epochs of a child that
+    inherits, its learning rate as a fraction of the training recipe's (trained weights need smaller
+    steps than fresh ones, as in Net2Net's fine-tuning), and the most transformations between parent
+    and child."""
 
     finetune: int = 2
-    lr: float | None = None
+    lr_scale: float = 0.2
     steps: int = 3
 
     def __post_init__(self) -> None:
         if self.finetune < 1 or self.steps < 1:
             raise ValueError(f"inherit: finetune and steps must be at least 1, got {self.finetune}, {self.steps}")
+        if not 0.0 < self.lr_scale <= 1.0:
+            raise ValueError(f"inherit: lr_scale must lie in (0, 1], got {self.lr_scale}")
 
 
 class WeightStore:
@@ -150,8 +153,8 @@ class InheritEvaluator:
         _, state = inherit(parent["arch"]["genotype"], self.store.load(key), steps, build)
         model = self.trainer._build(arch)
         model.load_state_dict(state)
-        lr = self.options.lr if self.options.lr is not None else self.trainer.config.lr
-        config = replace(self.trainer.config, epochs=self.options.finetune, lr=lr)
+        recipe = self.trainer.config
+        config = replace(recipe, epochs=self.options.finetune, lr=recipe.learning_rate * self.options.lr_scale)
         result = self.trainer.train_model(arch, model, config, on_epoch)
         result.cost_s = time.perf_counter() - start  # the weight transfer included
         result.extra["inherit"] = {"mode": "inherited", "parent_key": key, "steps": [[n, list(a)] for n, a in steps],
