@@ -15,7 +15,8 @@ children.
 
 The protocol is a reduced ground truth (stated in bench/README.md): the CIFAR-10 subset at 16x16,
 `--images` class-balanced images (90% train / 10% validation), `--epochs` epochs, SGD 0.1 cosine.
-Rows are appended to a JSONL file as they finish, so a killed run resumes.
+Rows are appended to a JSONL file as they finish, so a killed run resumes; `--shard K/N` processes
+share the parents (and the file), and the last to finish writes the report.
 
     python bench/weight_inheritance.py [--parents 6 --per-parent 5 --images 3000 --epochs 5 --finetune 1]
 """
@@ -109,6 +110,7 @@ def main() -> None:
     ap.add_argument("--lr-scale", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th parent from the K-th")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
@@ -129,23 +131,26 @@ def main() -> None:
     inherit = InheritEvaluator(scratch, WeightStore(store_dir), InheritOptions(args.finetune, args.lr_scale, 2))
     rows_path = args.out.with_suffix(".jsonl")
     rows_path.parent.mkdir(parents=True, exist_ok=True)
-    done = {json.loads(line)["child"]: json.loads(line) for line in rows_path.read_text().splitlines()
-            if line.strip()} if rows_path.exists() else {}
-    rng = np.random.default_rng(args.seed)
-    rows, parents = [], []
+    k, n = (int(x) for x in args.shard.split("/"))
+    done = read_rows(rows_path)
     t0 = time.perf_counter()
     for p, gt in enumerate(pick_parents(args.parents)):
+        if p % n != k:
+            continue
         parent = Architecture.from_dict(gt["arch"])
         cpu = time.process_time()
         pr = inherit.evaluate(parent)  # from scratch (no stored parent reaches it), weights stored
-        parents.append({"key": parent.key(), "val_accuracy": pr.val_accuracy, "params": pr.params,
-                        "cpu_s": round(time.process_time() - cpu, 2), "gt_val_accuracy": gt["val_accuracy"]})
+        if f"parent {p}" not in done:
+            cpu_s = None if pr.extra.get("cached_weights") else round(time.process_time() - cpu, 2)
+            append(rows_path, {"parent": f"parent {p}", "key": parent.key(), "val_accuracy": pr.val_accuracy,
+                               "params": pr.params, "cpu_s": cpu_s, "gt_val_accuracy": gt["val_accuracy"]})
+        rng = np.random.default_rng(args.seed + 1000 * p)  # per parent: shards draw the same children
         for c, (geno, steps) in enumerate(make_children(parent.genotype, args.per_parent, rng)):
             child = Architecture("dense", geno)
             name = f"{p}.{c}"
             if name in done and done[name]["key"] == child.key():
-                rows.append(done[name])
                 continue
+            (store_dir / f"{child.key()}.json").unlink(missing_ok=True)  # a half-done child of a killed run
             cpu = time.process_time()
             ri = inherit.evaluate(child, parent=parent)
             cpu_inherit = time.process_time() - cpu
@@ -156,13 +161,36 @@ def main() -> None:
             row = {"child": name, "key": child.key(), "parent": parent.key(), "steps": steps, "params": rs.params,
                    "parent_val": pr.val_accuracy, "inherited_val": ri.val_accuracy, "scratch_val": rs.val_accuracy,
                    "cpu_inherit_s": round(cpu_inherit, 2), "cpu_scratch_s": round(cpu_scratch, 2)}
-            with rows_path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            rows.append(row)
+            append(rows_path, row)
             print(f"{name:5s} {'+'.join(s[0] for s in steps):15s} parent {pr.val_accuracy:.3f} inherited "
                   f"{ri.val_accuracy:.3f} ({cpu_inherit:5.1f} CPU s) scratch {rs.val_accuracy:.3f} "
                   f"({cpu_scratch:5.1f} CPU s)  [{time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
+    everything = read_rows(rows_path)
+    rows = [r for name, r in everything.items() if "child" in r]
+    parents = [r for name, r in everything.items() if "parent" in r and "child" not in r]
+    if len(rows) < args.parents * args.per_parent:
+        print(f"{len(rows)} of {args.parents * args.per_parent} children so far (other shards running?); "
+              "the report is written by the last", file=sys.stderr)
+        if n > 1:
+            return
     report(rows, parents, args, dataset)
+
+
+def read_rows(path: Path) -> dict[str, dict]:
+    """Rows by child name ("0.3") or parent ("parent 0"); a line cut short by a kill is skipped."""
+    out = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out[row.get("child", row.get("parent"))] = row
+    return out
+
+
+def append(path: Path, row: dict) -> None:
+    with path.open("a") as f:  # one short write per row: shards appending at once do not interleave
+        f.write(json.dumps(row) + "\n")
 
 
 def report(rows: list[dict], parents: list[dict], args: argparse.Namespace, dataset: str) -> None:
@@ -180,8 +208,9 @@ def report(rows: list[dict], parents: list[dict], args: argparse.Namespace, data
         "cpu_s_inherit_median": float(np.median(ci)), "cpu_s_scratch_median": float(np.median(cs)),
         "cost_ratio_median": float(np.median(ci / cs)),
         "mean_inherited_val": float(np.mean(inh)), "mean_scratch_val": float(np.mean(scr)),
-        "parent_cpu_s_total": float(sum(p["cpu_s"] for p in parents)),
-        "total_cpu_s": float(ci.sum() + cs.sum() + sum(p["cpu_s"] for p in parents)),
+        "parent_cpu_s_total": float(sum(p["cpu_s"] or 0.0 for p in parents)),
+        "parents_cost_unknown": sum(p["cpu_s"] is None for p in parents),  # trained by an earlier, killed run
+        "total_cpu_s": float(ci.sum() + cs.sum() + sum(p["cpu_s"] or 0.0 for p in parents)),
     }
     protocol = {"dataset": dataset, "epochs": args.epochs, "finetune_epochs": args.finetune,
                 "finetune_lr": 0.1 * args.lr_scale, "threads": 1, "seed": args.seed}
