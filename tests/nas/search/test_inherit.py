@@ -124,3 +124,10 @@ def test_reachable_is_one_way() -> None:
     a = Architecture("dense", g)
     grown = Architecture("dense", connect_genotype(g, 0, len(g["stages"][0]["nodes"]), 0))
     assert ev.reachable(a, grown) and not ev.reachable(grown, a)
+
+
+def test_inherit_picks_are_confirmed_by_training_from_scratch() -> None:
+    from nas.search.config import PROXY_CONFIRM, SearchConfig
+
+    assert SearchConfig(evaluator="inherit", strategy="evolution").confirm == PROXY_CONFIRM
+    assert SearchConfig(evaluator="inherit", strategy="evolution").confirm_train == "train"
