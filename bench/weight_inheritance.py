@@ -111,6 +111,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th parent from the K-th")
+    ap.add_argument("--report", action="store_true", help="only report the rows so far (no training)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
@@ -135,7 +136,7 @@ def main() -> None:
     done = read_rows(rows_path)
     t0 = time.perf_counter()
     for p, gt in enumerate(pick_parents(args.parents)):
-        if p % n != k:
+        if p % n != k or args.report:
             continue
         parent = Architecture.from_dict(gt["arch"])
         cpu = time.process_time()
@@ -171,7 +172,7 @@ def main() -> None:
     if len(rows) < args.parents * args.per_parent:
         print(f"{len(rows)} of {args.parents * args.per_parent} children so far (other shards running?); "
               "the report is written by the last", file=sys.stderr)
-        if n > 1:
+        if n > 1 and not args.report:
             return
     report(rows, parents, args, dataset)
 
