@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th parent from the K-th")
+    ap.add_argument("--reverse", action="store_true", help="parents and children last to first (a helper "
+                    "process meeting a running shard in the middle)")
     ap.add_argument("--report", action="store_true", help="only report the rows so far (no training)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
@@ -135,7 +137,8 @@ def main() -> None:
     k, n = (int(x) for x in args.shard.split("/"))
     done = read_rows(rows_path)
     t0 = time.perf_counter()
-    for p, gt in enumerate(pick_parents(args.parents)):
+    order = list(enumerate(pick_parents(args.parents)))
+    for p, gt in reversed(order) if args.reverse else order:
         if p % n != k or args.report:
             continue
         parent = Architecture.from_dict(gt["arch"])
@@ -146,9 +149,11 @@ def main() -> None:
             append(rows_path, {"parent": f"parent {p}", "key": parent.key(), "val_accuracy": pr.val_accuracy,
                                "params": pr.params, "cpu_s": cpu_s, "gt_val_accuracy": gt["val_accuracy"]})
         rng = np.random.default_rng(args.seed + 1000 * p)  # per parent: shards draw the same children
-        for c, (geno, steps) in enumerate(make_children(parent.genotype, args.per_parent, rng)):
+        children = list(enumerate(make_children(parent.genotype, args.per_parent, rng)))
+        for c, (geno, steps) in reversed(children) if args.reverse else children:
             child = Architecture("dense", geno)
             name = f"{p}.{c}"
+            done = read_rows(rows_path)  # another process may have done it meanwhile
             if name in done and done[name]["key"] == child.key():
                 continue
             (store_dir / f"{child.key()}.json").unlink(missing_ok=True)  # a half-done child of a killed run
