@@ -113,7 +113,7 @@ def _inherit(arg: str, ctx: EvalContext) -> Any:
     from nas.evaluators.inherit import WEIGHTS_DIR, InheritEvaluator, InheritOptions, WeightStore
 
     if arg and not arg.startswith("?"):
-        raise ValueError(f"evaluator inherit takes options as inherit?finetune=2&lr_scale=0.2&steps=3, not inherit:{arg}")
+        raise ValueError(f"evaluator inherit takes options as inherit?finetune=2&steps=3, not inherit:{arg}")
     if getattr(ctx.space, "name", None) != "dense":
         raise ValueError("the inherit evaluator transforms dense networks: use --space dense or dense?around=NAME")
     raw = dict(parse_qsl(arg.removeprefix("?")))
