@@ -41,7 +41,8 @@ def add_parser(sub: Any) -> None:
                                       "nsga2, gp, qmc, cmaes or another registered "
                                       f"strategy (default: smash for the dense space without --evaluator, else "
                                       f"{DEFAULT_STRATEGY})")
-    p.add_argument("--evaluator", help="train[?option=value&...] | tabular:FILE.csv | smash[:RUN_DIR] | module:attr "
+    p.add_argument("--evaluator", help="train[?option=value&...] | inherit[?finetune=2&lr_scale=0.2&steps=3] | "
+                                       "tabular:FILE.csv | smash[:RUN_DIR] | module:attr "
                                        "(default: smash for --strategy smash, else train)")
     p.add_argument("--trials", type=int, help="architectures to evaluate, local-search ones and duplicates included "
                                               f"(default {d['trials']})")

@@ -46,10 +46,14 @@ class TrainEvaluator:
 
     def evaluate(self, arch: Architecture, fidelity: int | None = None,
                  on_epoch: EpochCallback | None = None) -> Result:
+        config = self.config if fidelity is None else replace(self.config, epochs=int(fidelity))
+        return self.train_model(arch, self._build(arch), config, on_epoch)
+
+    def train_model(self, arch: Architecture, model: Any, config: TrainConfig,
+                    on_epoch: EpochCallback | None = None) -> Result:
+        """Train `model` (of `arch`, fresh or with weights it inherited) with `config`; its `Result`."""
         from nas.training import train
 
-        config = self.config if fidelity is None else replace(self.config, epochs=int(fidelity))
-        model = self._build(arch)
         params = sum(p.numel() for p in model.parameters())
         start = time.perf_counter()
         history: list[float] = []

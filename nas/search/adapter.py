@@ -9,7 +9,7 @@ changes of a known neighbour's parameters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,17 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from search_spaces.base import Architecture
+
+# System attributes in which our samplers name the trial a child was mutated from (its parent's number).
+PARENT_ATTRS = ("evolution:parent", "bananas:parent")
+
+
+def named_parent(system_attrs: Mapping[str, Any]) -> int | None:
+    """The number of the trial a sampler says this trial's architecture was mutated from, if any."""
+    for name in PARENT_ATTRS:
+        if system_attrs.get(name) is not None:
+            return int(system_attrs[name])
+    return None
 
 
 def arch_from_params(space: Any, params: Mapping[str, Any]) -> Architecture:
@@ -137,6 +148,21 @@ class TargetedSampler(optuna.samplers.BaseSampler):
     def __init__(self, seed: int | None = None) -> None:
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._targets: dict[int, dict[str, Any]] = {}
+        # (parent, child) -> whether the evaluator prefers this child (one that can inherit the parent's
+        # weights); the pipeline sets it for `--evaluator inherit`. None: any mutation will do.
+        self.prefer: Callable[[Architecture, Architecture], bool] | None = None
+
+    def _mutate(self, space: Any, arch: Architecture, rng: np.random.Generator, tries: int = 30) -> Architecture:
+        """`space.mutate(arch, rng)`; with `prefer` set, the first of up to `tries` mutations it prefers
+        (else the first drawn)."""
+        first = None
+        for _ in range(tries if self.prefer is not None else 1):
+            child = space.mutate(arch, rng)
+            if self.prefer is None or self.prefer(arch, child):
+                return child
+            first = first or child
+        assert first is not None
+        return first
 
     def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:

@@ -32,6 +32,7 @@ from nas.search.adapter import TargetedSampler, arch_of_trial, mutate_params, pa
 from nas.search.objectives import feasible
 
 ACQUISITIONS = ("ei", "ucb", "its", "mean")
+PARENT_ATTR = "bananas:parent"  # the trial whose architecture a queued child was mutated from
 FAST_GBM = {"max_depth": 3, "n_estimators": 100, "learning_rate": 0.1}
 
 
@@ -54,7 +55,7 @@ class BananasSampler(TargetedSampler):
         self._seed = 0 if seed is None else int(seed)
         self._rng = np.random.default_rng(seed)
         super().__init__(seed)
-        self._queue: list[dict[str, Any]] = []
+        self._queue: list[tuple[dict[str, Any], int | None]] = []
         self.fits = 0
 
     def reseed_rng(self) -> None:
@@ -85,7 +86,10 @@ class BananasSampler(TargetedSampler):
         if not self._queue:
             self._queue = self._propose(done, study.direction)
         if self._queue:
-            self._targets[trial._trial_id] = self._queue.pop(0)
+            params, parent = self._queue.pop(0)
+            self._targets[trial._trial_id] = params
+            if parent is not None:
+                study._storage.set_trial_system_attr(trial._trial_id, PARENT_ATTR, parent)
 
     def _mode(self, done: list[FrozenTrial]) -> _Archs | _Params:
         if self.space is not None:
@@ -95,7 +99,7 @@ class BananasSampler(TargetedSampler):
                 pass
         return _Params(self, done)
 
-    def _propose(self, done: list[FrozenTrial], direction: StudyDirection) -> list[dict[str, Any]]:
+    def _propose(self, done: list[FrozenTrial], direction: StudyDirection) -> list[tuple[dict[str, Any], int | None]]:
         sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
         y = np.array([sign * float(t.value) for t in done])
         ok = np.array([feasible(t.user_attrs.get("constraint")) for t in done])
@@ -104,23 +108,25 @@ class BananasSampler(TargetedSampler):
         self.fits += 1
         seen = {mode.key(a) for a in mode.items}
         order = np.argsort(-np.where(ok, y, -np.inf), kind="stable")[:self.n_parents]
-        cands: dict[Any, Any] = {}
+        cands: dict[Any, tuple[Any, int | None]] = {}  # key -> (candidate, the trial it was mutated from)
         for k in range(self.n_mutations):
-            child = mode.items[int(order[k % len(order)])]
+            parent = int(order[k % len(order)])
+            child = mode.items[parent]
             for _ in range(1 + int(self._rng.integers(self.mutation_steps))):
                 child = mode.mutate(child, self._rng)
-            cands.setdefault(mode.key(child), child)
+            cands.setdefault(mode.key(child), (child, done[parent].number))
         for _ in range(self.n_fresh):
             a = mode.sample(self._rng)
-            cands.setdefault(mode.key(a), a)
-        pool = [a for k, a in cands.items() if k not in seen]
+            cands.setdefault(mode.key(a), (a, None))
+        pool = [a for k, (a, _) in cands.items() if k not in seen]
+        parents = [p for k, (_, p) in cands.items() if k not in seen]
         if not pool:
             return []
         mean, std = mode.predict(pool)
         score = self._acquire(mean, std, float(np.max(y[ok])) if ok.any() else float(np.max(y)))
         picks = np.argsort(-score, kind="stable")[:self.batch]
-        out = [mode.params(pool[int(i)], done[int(order[0])]) for i in picks]
-        return [p for p in out if p is not None]
+        out = [(mode.params(pool[int(i)], done[int(order[0])]), parents[int(i)]) for i in picks]
+        return [(p, parent) for p, parent in out if p is not None]
 
     def _acquire(self, mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
         if self.acquisition == "ucb":
@@ -135,7 +141,8 @@ class BananasSampler(TargetedSampler):
 
 
 class _Archs:
-    """The space's architectures, its mutate / sample, and the graph-feature predictor."""
+    """The space's architectures, its mutate (preferring children that can inherit, see
+    `TargetedSampler.prefer`) / sample, and the graph-feature predictor."""
 
     def __init__(self, sampler: BananasSampler, archs: list[Any]) -> None:
         self.s, self.space, self.items = sampler, sampler.space, archs
@@ -156,7 +163,7 @@ class _Archs:
         return (canonical(arch) if callable(canonical) else arch).key()
 
     def mutate(self, arch: Any, rng: np.random.Generator) -> Any:
-        return self.space.mutate(arch, rng)
+        return self.s._mutate(self.space, arch, rng)
 
     def sample(self, rng: np.random.Generator) -> Any:
         return self.space.sample(rng)

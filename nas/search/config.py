@@ -5,7 +5,7 @@ Fields left `None` are resolved on construction from the others, so a stored con
 - `strategy`: smash for the dense space without an evaluator, else `DEFAULT_STRATEGY`;
 - `evaluator`: smash (this run's own supernet) for the smash strategy, else train;
 - `confirm`: architectures retrained by the confirmation stage (`PROXY_CONFIRM` for proxy
-  evaluators, 1 for train, 0 for tabular and imported evaluators); `confirm_epochs`: `epochs`;
+  evaluators and inherit, 1 for train, 0 for tabular and imported evaluators); `confirm_epochs`: `epochs`;
   `confirm_seed`: `seed + 1`.
 """
 
@@ -86,7 +86,8 @@ class SearchConfig:
         confirm = self.confirm
         if confirm is None:
             name = evaluator_name(evaluator)
-            confirm = PROXY_CONFIRM if name in PROXY_EVALUATORS else 1 if name == "train" else 0
+            # inherit: a fine-tuned child's accuracy is not a from-scratch one, so its best are retrained too
+            confirm = PROXY_CONFIRM if name in (*PROXY_EVALUATORS, "inherit") else 1 if name == "train" else 0
         if confirm < 0:
             raise ValueError(f"--confirm must be 0 or more, got {confirm}")
         if self.confirm_epochs is not None and self.confirm_epochs < 1:

@@ -1,4 +1,4 @@
-"""`--evaluator train | tabular:FILE.csv | smash:RUN_DIR | predictor:FILE | module:attr`: the
+"""`--evaluator train | inherit | tabular:FILE.csv | smash:RUN_DIR | predictor:FILE | module:attr`: the
 EVALUATORS registry.
 
 An evaluator factory takes the text after `NAME:` (or `NAME?`) and an `EvalContext` and returns an
@@ -110,5 +110,21 @@ def _train(arg: str, ctx: EvalContext) -> Any:
     return TrainEvaluator(ctx.space, ctx.dataset, TrainConfig(**options))
 
 
+def _inherit(arg: str, ctx: EvalContext) -> Any:
+    from pathlib import Path
+
+    from nas.evaluators.inherit import WEIGHTS_DIR, InheritEvaluator, InheritOptions, WeightStore
+
+    if arg and not arg.startswith("?"):
+        raise ValueError(f"evaluator inherit takes options as inherit?finetune=2&steps=3, not inherit:{arg}")
+    if getattr(ctx.space, "name", None) != "dense":
+        raise ValueError("the inherit evaluator transforms dense networks: use --space dense or dense?around=NAME")
+    raw = dict(parse_qsl(arg.removeprefix("?")))
+    options = InheritOptions(**typed_options(InheritOptions, raw, "inherit evaluator"))
+    store = WeightStore(None if ctx.run_dir is None else Path(ctx.run_dir) / WEIGHTS_DIR)
+    return InheritEvaluator(_train("", ctx), store, options)
+
+
+register_evaluator("inherit", _inherit)
 register_evaluator("tabular", _tabular)
 register_evaluator("train", _train)

@@ -92,7 +92,7 @@ class EvolutionSampler(TargetedSampler):
             except ValueError:  # nothing to mutate: the child is random
                 return {}
         for _ in range(20):
-            child = self.space.mutate(arch, self._rng)
+            child = self._mutate(self.space, arch, self._rng)
             params = params_of(self.space, child, parent.params, parent.distributions)
             if params is not None:
                 return params

@@ -100,6 +100,8 @@ class Search:
         self.gate = make_gate(self)  # costs before evaluation: over-limit architectures are not evaluated
         sampler = self.strategy.sampler(StrategyContext(space, self.sampler_seed, len(self.objectives.metrics),
                                                         self.objectives.has_limits, strategy_options))
+        if callable(getattr(evaluator, "reachable", None)) and hasattr(sampler, "prefer"):
+            sampler.prefer = evaluator.reachable  # --evaluator inherit: mutate into children that can inherit
         if storage is None and (run_dir is not None or config.storage is not None):
             storage = open_storage_for(config, run_dir)
         pruner = make_pruner(config.pruner, int(getattr(evaluator, "epochs", config.epochs)))

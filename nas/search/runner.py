@@ -204,8 +204,10 @@ class Runner:
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} (val_accuracy {val:.4f})")
 
         start = time.perf_counter()
+        # an evaluator that inherits weights (`--evaluator inherit`) hears which trial the strategy mutated
+        kwargs = {"parent": self._named_parent(trial)} if getattr(self.evaluator, "inherits", False) else {}
         try:
-            result = self.evaluator.evaluate(arch, on_epoch=on_epoch)
+            result = self.evaluator.evaluate(arch, on_epoch=on_epoch, **kwargs)
         except optuna.TrialPruned:
             epoch, val = last[-1] if last else (0, math.nan)
             return Result(val_accuracy=val if math.isfinite(val) else None, cost_s=time.perf_counter() - start,
@@ -219,7 +221,37 @@ class Runner:
         if result.state == "complete" and result.val_accuracy is None and result.score is None:
             result.state, result.error = "failed", "the evaluator reported no validation accuracy or score (NaN?)"
         result.test_accuracy = None  # a search never sees test accuracy, whatever the evaluator hands back
+        self._record_inheritance(trial, result)
         return result
+
+    def _named_parent(self, trial: optuna.Trial) -> Any:
+        """The architecture of the trial the sampler says this one was mutated from (None if none)."""
+        from nas.search.adapter import named_parent
+        from search_spaces.base import Architecture
+
+        storage = self.study._storage
+        number = named_parent(storage.get_trial_system_attrs(trial._trial_id))
+        if number is None:
+            return None
+        parent = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number))
+        stored = parent.user_attrs.get("arch")
+        return None if stored is None else Architecture.from_dict(stored)
+
+    def _record_inheritance(self, trial: optuna.Trial, result: Result) -> None:
+        """User attributes `inherit` (how the weights were obtained) and `parent` (the number of the
+        trial whose weights the child started from), from the evaluator's `extra["inherit"]`."""
+        info = result.extra.get("inherit")
+        if not info:
+            return
+        storage = self.study._storage
+        storage.set_trial_user_attr(trial._trial_id, "inherit", _plain(info))
+        key = info.get("parent_key")
+        if key is None:
+            return
+        number = self._cache[key].number if key in self._cache else next(
+            (t.number for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get("arch_key") == key), None)
+        if number is not None:
+            storage.set_trial_user_attr(trial._trial_id, "parent", number)
 
     # --- telling -------------------------------------------------------------------------------
     def _tell(self, trial: optuna.Trial, result: Result, key: str, intermediate: dict[int, float]) -> None:

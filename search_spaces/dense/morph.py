@@ -49,12 +49,7 @@ def add_connection(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i
     """Node i (a concatenating conv node) also reads node j < i; zero weights on the new channels."""
     build = build or BUILD
     nd = _node(geno, stage, i)
-    if nd["merge"] != "concat" or nd["op"]["type"] != "conv" or nd["op"]["groups"] != 1:
-        raise ValueError("add_connection needs a concatenating, ungrouped conv node")
-    if not 0 <= j < i or j in nd["inputs"]:
-        raise ValueError(f"node {i} already reads node {j} or {j} is not an earlier node")
-    child = copy.deepcopy(geno)
-    _node(child, stage, i)["inputs"] = sorted([*nd["inputs"], j])
+    child = connect_genotype(geno, stage, i, j)
     widths = stage_widths(DenseGenotype.from_dict(geno))[stage]
     offset, count = sum(widths[k] for k in nd["inputs"] if k < j), widths[j]
 
@@ -72,21 +67,9 @@ def widen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, wi
     stage, by a concatenating stage output) gets `width` channels: copies of its own, with zero
     outgoing weights. (An earlier stage's output would change the next stage's widths.)"""
     build = build or BUILD
-    nd = _node(geno, stage, i)
     st = geno["stages"][stage]
-    readers = [k for k, n in enumerate(st["nodes"], start=1) if i in n["inputs"]]
-    to_head = i in st["output"]["inputs"]
-    if nd["op"]["type"] != "conv" or nd["op"]["groups"] != 1 or any(
-            st["nodes"][k - 1]["merge"] != "concat" or st["nodes"][k - 1]["op"]["type"] != "conv"
-            or st["nodes"][k - 1]["op"]["groups"] != 1 for k in readers) or (
-            to_head and (stage != len(geno["stages"]) - 1 or st["output"]["merge"] != "concat")):
-        raise ValueError("widen needs an ungrouped conv node read only by concatenating ungrouped conv nodes "
-                         "(or, in the last stage, by a concatenating output)")
-    w = nd["op"]["width"]
-    if width <= w:
-        raise ValueError(f"widen to more than the node's {w} channels")
-    child = copy.deepcopy(geno)
-    _node(child, stage, i)["op"]["width"] = width
+    child = widen_genotype(geno, stage, i, width)
+    w = _node(geno, stage, i)["op"]["width"]
     widths = stage_widths(DenseGenotype.from_dict(geno))[stage]
     source = torch.arange(width) % w  # new channel c copies channel c mod w
 
@@ -115,18 +98,8 @@ def deepen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, k
            build: dict[str, int] | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """Insert an identity-initialised conv node after node i; node i's readers read it instead."""
     build = build or BUILD
-    _node(geno, stage, i)
     width = stage_widths(DenseGenotype.from_dict(geno))[stage][i]
-    child = copy.deepcopy(geno)
-    st = child["stages"][stage]
-
-    def moved(k: int) -> int:
-        return k + 1 if k >= i else k  # node i's readers read the new node i + 1
-
-    for n in st["nodes"]:
-        n["inputs"] = [moved(k) for k in n["inputs"]]
-    st["output"]["inputs"] = [moved(k) for k in st["output"]["inputs"]]
-    st["nodes"].insert(i, {"inputs": [i], "merge": "concat", "align": "pad", "op": conv(width, kernel, relu=False)})
+    child = deepen_genotype(geno, stage, i, kernel)
     prefix = f"stages.{stage}.nodes."
     renamed = {}
     for key, value in state.items():
@@ -146,6 +119,54 @@ def deepen(geno: dict[str, Any], state: dict[str, Tensor], stage: int, i: int, k
     out[new + "1.weight"] = torch.full((width,), (1.0 + bn.eps) ** 0.5)
     out[new + "1.bias"] = torch.zeros(width)
     return child, out
+
+
+def connect_genotype(geno: dict[str, Any], stage: int, i: int, j: int) -> dict[str, Any]:
+    """`add_connection`'s child genotype (no weights); `ValueError` when the transformation does not apply."""
+    nd = _node(geno, stage, i)
+    if nd["merge"] != "concat" or nd["op"]["type"] != "conv" or nd["op"]["groups"] != 1:
+        raise ValueError("add_connection needs a concatenating, ungrouped conv node")
+    if not 0 <= j < i or j in nd["inputs"]:
+        raise ValueError(f"node {i} already reads node {j} or {j} is not an earlier node")
+    child = copy.deepcopy(geno)
+    _node(child, stage, i)["inputs"] = sorted([*nd["inputs"], j])
+    return child
+
+
+def widen_genotype(geno: dict[str, Any], stage: int, i: int, width: int) -> dict[str, Any]:
+    """`widen`'s child genotype (no weights); `ValueError` when the transformation does not apply."""
+    nd = _node(geno, stage, i)
+    st = geno["stages"][stage]
+    readers = [k for k, n in enumerate(st["nodes"], start=1) if i in n["inputs"]]
+    to_head = i in st["output"]["inputs"]
+    if nd["op"]["type"] != "conv" or nd["op"]["groups"] != 1 or any(
+            st["nodes"][k - 1]["merge"] != "concat" or st["nodes"][k - 1]["op"]["type"] != "conv"
+            or st["nodes"][k - 1]["op"]["groups"] != 1 for k in readers) or (
+            to_head and (stage != len(geno["stages"]) - 1 or st["output"]["merge"] != "concat")):
+        raise ValueError("widen needs an ungrouped conv node read only by concatenating ungrouped conv nodes "
+                         "(or, in the last stage, by a concatenating output)")
+    if width <= nd["op"]["width"]:
+        raise ValueError(f"widen to more than the node's {nd['op']['width']} channels")
+    child = copy.deepcopy(geno)
+    _node(child, stage, i)["op"]["width"] = width
+    return child
+
+
+def deepen_genotype(geno: dict[str, Any], stage: int, i: int, kernel: int = 3) -> dict[str, Any]:
+    """`deepen`'s child genotype (no weights): an identity-initialisable conv node after node i."""
+    _node(geno, stage, i)
+    width = stage_widths(DenseGenotype.from_dict(geno))[stage][i]
+    child = copy.deepcopy(geno)
+    st = child["stages"][stage]
+
+    def moved(k: int) -> int:
+        return k + 1 if k >= i else k  # node i's readers read the new node i + 1
+
+    for n in st["nodes"]:
+        n["inputs"] = [moved(k) for k in n["inputs"]]
+    st["output"]["inputs"] = [moved(k) for k in st["output"]["inputs"]]
+    st["nodes"].insert(i, {"inputs": [i], "merge": "concat", "align": "pad", "op": conv(width, kernel, relu=False)})
+    return child
 
 
 def _carry(fresh: dict[str, Tensor], state: dict[str, Tensor],
