@@ -145,12 +145,32 @@ class TargetedSampler(optuna.samplers.BaseSampler):
     """Base of our samplers that decide a trial's parameters in `before_trial` (`_targets[trial_id]`):
     `suggest` receives them where they fit the asked distribution, anything else is drawn at random."""
 
+    name = "this sampler"  # in the single-objective error
+
     def __init__(self, seed: int | None = None) -> None:
+        self._rng = np.random.default_rng(seed)
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._targets: dict[int, dict[str, Any]] = {}
         # (parent, child) -> whether the evaluator prefers this child (one that can inherit the parent's
         # weights); the pipeline sets it for `--evaluator inherit`. None: any mutation will do.
         self.prefer: Callable[[Architecture, Architecture], bool] | None = None
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study: optuna.Study,
+                                    trial: optuna.trial.FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        self._single_objective(study)
+        return {}
+
+    def _single_objective(self, study: optuna.Study) -> None:
+        if len(study.directions) > 1:
+            raise ValueError(f"{self.name} is single-objective; use nsga2, tpe or gp for several objectives")
 
     def _mutate(self, space: Any, arch: Architecture, rng: np.random.Generator, tries: int = 30) -> Architecture:
         """`space.mutate(arch, rng)`; with `prefer` set, the first of up to `tries` mutations it prefers

@@ -37,6 +37,8 @@ FAST_GBM = {"max_depth": 3, "n_estimators": 100, "learning_rate": 0.1}
 
 
 class BananasSampler(TargetedSampler):
+    name = "bananas"
+
     def __init__(self, space: Any = None, seed: int | None = None, n_init: int = 10, batch: int = 10,
                  acquisition: str = "ei", kappa: float = 1.0, n_parents: int = 5, n_mutations: int = 100,
                  n_fresh: int = 50, model: str = "gbm", features: Sequence[str] = ("path", "graf", "params"),
@@ -53,30 +55,17 @@ class BananasSampler(TargetedSampler):
         # fixed hyperparameters and no calibration: no out-of-fold work per refit
         self.model_params = FAST_GBM if model_params is None and model == "gbm" else dict(model_params or {})
         self._seed = 0 if seed is None else int(seed)
-        self._rng = np.random.default_rng(seed)
         super().__init__(seed)
         self._queue: list[tuple[dict[str, Any], int | None]] = []
         self.fits = 0
 
-    def reseed_rng(self) -> None:
-        self._rng = np.random.default_rng()
-        self._random.reseed_rng()
-
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return {}
-
-    def sample_relative(self, study: Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        _single_objective(study)
-        return {}
-
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        _single_objective(study)
+        self._single_objective(study)
         return super().sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        _single_objective(study)
+        self._single_objective(study)
         if trial.system_attrs.get("fixed_params"):
             return  # an enqueued trial (--init) is evaluated as given
         done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -234,7 +223,3 @@ class _Params:
     def params(self, params: dict[str, Any], near: FrozenTrial) -> dict[str, Any]:
         return params
 
-
-def _single_objective(study: Study) -> None:
-    if study._is_multi_objective():
-        raise ValueError("bananas is single-objective; use nsga2, tpe or gp for several objectives")

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -37,27 +36,16 @@ class EvolutionSampler(TargetedSampler):
     """Regularized evolution over any space with `suggest` and `mutate` (population 10,
     tournament 3 by default)."""
 
+    name = "evolution"
+
     def __init__(self, space: Any = None, population: int = 10, tournament: int = 3, seed: int | None = None) -> None:
         if not 1 <= tournament <= population:
             raise ValueError(f"need 1 <= tournament <= population, got {tournament}, {population}")
         self.space, self.population, self.tournament = space, population, tournament
-        self._rng = np.random.default_rng(seed)
         super().__init__(seed)
 
-    def reseed_rng(self) -> None:
-        self._rng = np.random.default_rng()
-        self._random.reseed_rng()
-
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return {}
-
-    def sample_relative(self, study: Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        _single_objective(study)
-        return {}
-
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        _single_objective(study)
+        self._single_objective(study)
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if trial.system_attrs.get("fixed_params"):
             return  # an enqueued trial (--init) is evaluated as given
@@ -101,11 +89,7 @@ class EvolutionSampler(TargetedSampler):
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        _single_objective(study)
+        self._single_objective(study)
         return super().sample_independent(study, trial, param_name, param_distribution)
 
 
-
-def _single_objective(study: Study) -> None:
-    if len(study.directions) > 1:
-        raise ValueError("evolution is single-objective; use nsga2, tpe or gp for several objectives")
