@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import os
 import socket
 import threading
@@ -59,6 +60,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         if url.startswith("sqlite"):
             _fast_sqlite(storage)
         _retry_methods(storage, url)
+        _quiet_fallback_warning()
         return storage
     except Exception as e:  # a driver missing, a host unreachable, a bad URL: all the user's to fix
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
@@ -110,6 +112,20 @@ def _retry_methods(storage: optuna.storages.RDBStorage, url: str) -> None:
         if (not name.startswith("_") or name in private) and name != "record_heartbeat" \
                 and callable(getattr(storage, name, None)):
             setattr(storage, name, retrying(getattr(storage, name), url))
+
+
+def _quiet_fallback_warning() -> None:
+    """Optuna logs a lost connection while reading trials as a multi-line SQL dump before retrying by
+    itself ("Falling back to a slower alternative"); the retry above already covers it, and the
+    user gets one line if the storage stays away."""
+    logger = logging.getLogger("optuna.storages._rdb.storage")
+    if not any(isinstance(f, _DropFallback) for f in logger.filters):
+        logger.addFilter(_DropFallback())
+
+
+class _DropFallback(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Caught an error from sqlalchemy")
 
 
 def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
