@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from latency_fakes import SlowFor
 
 from nas.cli import main
 from nas.latency import LatencySettings
@@ -18,30 +17,6 @@ from search_spaces.nb201 import NB201Space
 NB = NB201Space(channels=4, cells_per_stage=1)
 FAST = LatencySettings(input_size=8, repeats=5, warmup=1)
 CELLS = [["nor_conv_3x3"] * 6, ["skip_connect"] * 6, ["nor_conv_1x1"] * 6, ["avg_pool_3x3"] * 6]
-
-
-class Sleepy(torch.nn.Module):
-    """A module far slower than any prediction of it."""
-
-    def __init__(self, inner: torch.nn.Module, seconds: float) -> None:
-        super().__init__()
-        self.inner, self.seconds = inner, seconds
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        time.sleep(self.seconds)
-        return self.inner(x)
-
-
-class SlowFor(NB201Space):
-    """NB201 whose build of one architecture sleeps 30 ms a forward pass."""
-
-    def __init__(self, slow_key: str) -> None:
-        super().__init__(channels=4, cells_per_stage=1)
-        self.slow_key = slow_key
-
-    def build(self, arch, num_classes, in_channels, input_size):  # type: ignore[no-untyped-def]
-        model = super().build(arch, num_classes, in_channels, input_size)
-        return Sleepy(model, 0.03) if arch.key() == self.slow_key else model
 
 
 class Optimist:
@@ -57,7 +32,7 @@ def candidates() -> list[Candidate]:
 
 def test_measurement_rejects_what_the_predictor_passed() -> None:
     cands = candidates()
-    space = SlowFor(cands[0].arch.key())
+    space = SlowFor(cands[0].arch.key(), seconds=0.03)
     sel = select_measured(cands, Constraints(max_latency_ms=20.0), FAST, predictor=Optimist(), space=space)
     assert sel.selected is not None and sel.selected.candidate is cands[1]  # the next most accurate
     best = next(c for c in sel.measured if c.candidate is cands[0])

@@ -4,7 +4,6 @@ limit is never evaluated), the confirm stage's measurement, and a measured Paret
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-import torch
+from latency_fakes import SlowFor
 
 from nas.cli import main
 from nas.latency import LatencySettings
@@ -120,28 +119,6 @@ def test_multi_objective_front_reports_measured_latency() -> None:
     assert len(pareto_front(points, ["maximize", "minimize"])) == len(front)  # non-dominated as measured
 
 
-class Sleepy(torch.nn.Module):
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        time.sleep(0.08)
-        return self.inner(x)
-
-
-class SlowFor(NB201Space):
-    """NB201 whose build of one architecture sleeps 80 ms a forward pass."""
-
-    def __init__(self, slow_key: str) -> None:
-        super().__init__(channels=4, cells_per_stage=1)
-        self.slow_key = slow_key
-
-    def build(self, arch, num_classes, in_channels, input_size):  # type: ignore[no-untyped-def]
-        model = super().build(arch, num_classes, in_channels, input_size)
-        return Sleepy(model) if arch.key() == self.slow_key else model
-
-
 def test_confirm_rejects_predicted_under_measured_over_and_retrains_the_next(tmp_path: Path) -> None:
     search, _ = searched(trials=6, max_latency_ms=50.0)
     search.gate.predictor = SimpleNamespace(predict_one=lambda a: (0.01, 0.0), profile=ConvCount.profile)
@@ -149,7 +126,7 @@ def test_confirm_rejects_predicted_under_measured_over_and_retrains_the_next(tmp
     trials = search.study.get_trials(deepcopy=False)
     best = max((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE),
                key=lambda t: (t.user_attrs["result"]["val_accuracy"], -t.number))
-    space = SlowFor(best.user_attrs["arch_key"])
+    space = SlowFor(best.user_attrs["arch_key"], seconds=0.08)
     entries = confirm(trials, search.objectives, 1, space, search.data, TrainConfig(epochs=1, batch_size=32),
                       tmp_path, measured_check=latency_check(50.0, space))
     assert entries is not None and len(entries) == 2
@@ -242,6 +219,6 @@ def test_without_a_confirm_stage_the_pick_is_measured_too() -> None:
     trials = search.study.get_trials(deepcopy=False)
     best = max((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE),
                key=lambda t: (t.user_attrs["result"]["val_accuracy"], -t.number))
-    search.space = SlowFor(best.user_attrs["arch_key"])  # predicted 0.01 ms, measured over 80 ms
+    search.space = SlowFor(best.user_attrs["arch_key"], seconds=0.08)  # predicted 0.01 ms, measured over 80 ms
     pick = search.finalize()["best"]
     assert pick is not None and pick["trial"] != best.number and 0.01 < pick["latency_ms"] < 50.0
