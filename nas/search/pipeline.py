@@ -41,6 +41,7 @@ from nas.search.session import (
     derive_seed,
     front,
     open_storage_for,
+    open_study,
     read_config,
     resolve_space,
     trial_record,
@@ -105,7 +106,7 @@ class Search:
         if storage is None and (run_dir is not None or config.storage is not None):
             storage = open_storage_for(config, run_dir)
         pruner = make_pruner(config.pruner, int(getattr(evaluator, "epochs", config.epochs)))
-        self.study = _open_study(config, storage, sampler, pruner, self.objectives, create)
+        self.study = open_study(config, storage, sampler, pruner, self.objectives, create)
         self.proposer = self.strategy.make_proposer(self) if self.strategy.make_proposer else None
         if create and config.init:
             if self.proposer is not None:
@@ -372,25 +373,6 @@ class Search:
         result = _plain(self.evaluator.test(Architecture.from_dict(best.user_attrs["arch"])).to_dict())
         self.study.set_user_attr(FINAL_TEST_ATTR, {"trial": best.number, "result": result})
         return result
-
-
-def _open_study(config: SearchConfig, storage: Any, sampler: Any, pruner: Any, objectives: Objectives,
-                create: bool) -> optuna.Study:
-    if create:
-        try:
-            return optuna.create_study(storage=storage, sampler=sampler, pruner=pruner, study_name=config.study_name,
-                                       directions=objectives.directions)
-        except optuna.exceptions.DuplicatedStudyError:
-            raise ValueError(f"the storage already holds a study named {config.study_name!r}; pick another --name "
-                             "or --resume that run") from None
-    try:
-        study = optuna.load_study(study_name=config.study_name, storage=storage, sampler=sampler, pruner=pruner)
-    except KeyError:
-        raise ValueError(f"the storage holds no study named {config.study_name!r}") from None
-    if [d.name.lower() for d in study.directions] != objectives.directions:
-        raise ValueError(f"study {config.study_name!r} optimises {len(study.directions)} objective(s), "
-                         f"the config {len(objectives.directions)}")
-    return study
 
 
 def _data_block(config: SearchConfig) -> dict[str, Any] | None:

@@ -153,3 +153,23 @@ def counts(trials: list[FrozenTrial]) -> dict[str, int]:
         out["not_evaluated"] += bool(t.user_attrs.get("over_limits"))
         out["duplicates"] += t.user_attrs.get("duplicate_of") is not None and is_counted(t)
     return out
+
+
+def open_study(config: SearchConfig, storage: Any, sampler: Any, pruner: Any, objectives: Objectives,
+                create: bool) -> optuna.Study:
+    """The run's study: created, or loaded and checked against the config's objectives."""
+    if create:
+        try:
+            return optuna.create_study(storage=storage, sampler=sampler, pruner=pruner, study_name=config.study_name,
+                                       directions=objectives.directions)
+        except optuna.exceptions.DuplicatedStudyError:
+            raise ValueError(f"the storage already holds a study named {config.study_name!r}; pick another --name "
+                             "or --resume that run") from None
+    try:
+        study = optuna.load_study(study_name=config.study_name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        raise ValueError(f"the storage holds no study named {config.study_name!r}") from None
+    if [d.name.lower() for d in study.directions] != objectives.directions:
+        raise ValueError(f"study {config.study_name!r} optimises {len(study.directions)} objective(s), "
+                         f"the config {len(objectives.directions)}")
+    return study
