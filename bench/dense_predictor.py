@@ -1,12 +1,22 @@
-"""A first look at the learned predictor on the dense space's trained ground truth.
+"""The learned predictor on the dense space's trained ground truth: graph features, proxies, SMASH score.
 
-Reads `bench/results/ground_truth.jsonl` (one line per trained architecture and seed; seeds of one
-architecture averaged), and for `--repeats` random splits fits the predictor (graph features +
-params/MACs; no proxies or SMASH score yet) on `--train` architectures and ranks the rest against
-their test accuracy (test accuracy as the target for evaluating a predictor only; a search-time
-predictor never sees it). Small counts: read it as a first measurement, not the benchmark.
+Reads whatever rows a ground-truth table holds now (`bench/ground_truth.py`; one line per trained
+architecture and seed, seeds of one architecture averaged) and the per-architecture scores of
+`bench/dense_scores.py` (zero-cost proxies at initialisation on training images, and one seed-0
+SMASH supernet's score and its two terms). For `--repeats` random splits it fits a predictor on
+`--train` architectures (fewer when the table cannot also hold `--min-held` held-out ones: the
+train size used is reported) and ranks the rest against their TEST accuracy (test accuracy only
+evaluates predictors; the predictor learns the `--target`, by default the validation accuracy a
+search sees). Kendall tau: mean over splits, its standard error and the 2.5-97.5% range of the
+splits, next to SMASH's score alone, params alone and each proxy alone on the same held-out sets.
 
-    python bench/dense_predictor.py --ground-truth ../main/bench/results/ground_truth.jsonl --train 60
+Feature groups: the graph groups of `predictors.graph_encodings` (`onehot`, `path`, `graf`,
+`params`), `stage` (per-stage node count, width, fan-in, outputs, pre-activation and concat
+shares: `bench/ground_truth_features.py`), `zc` (the five proxies), `smash` (the score, minus the
+loss, NASWOT on the supernet).
+
+    python bench/dense_predictor.py --ground-truth ../main/bench/results/ground_truth.jsonl
+    python bench/dense_predictor.py --set gbm:graf,params,zc,smash --set rf:stage,smash --train 100
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,50 +32,136 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.dense_scores import SCORES_OUT  # noqa: E402
+from bench.ground_truth import OUT, read_rows  # noqa: E402
+from bench.ground_truth_features import stage_features  # noqa: E402
+from predictors.graph_encodings import FEATURE_GROUPS, GraphEncoder  # noqa: E402
 from predictors.metrics import kendall_tau  # noqa: E402
-from predictors.predictor import AccuracyPredictor, PredictorConfig  # noqa: E402
-from search_spaces import Architecture, default_space  # noqa: E402
+from predictors.models import make_model  # noqa: E402
+from predictors.proxies import PROXIES, proxy_feature  # noqa: E402
+from search_spaces import Architecture  # noqa: E402
+from search_spaces.dense import DenseSpace, DenseSpaceConfig  # noqa: E402
+from search_spaces.dense import smash_subspace as smash_config  # noqa: E402
+
+SMASH_COLS = ("smash", "smash_loss", "smash_naswot")
+DEFAULT_SETS = ("gbm:graf,params", "gbm:graf,params,zc,smash", "gbm:stage,params,zc,smash", "rf:stage,params,zc,smash",
+                "gp:stage,params,zc,smash", "ensemble:stage,params,zc,smash")
+
+
+def load(ground_truth: Path, scores: Path) -> dict:
+    """Architectures with both a test and a validation accuracy (seeds averaged) and, where
+    `scores` has them, their proxy and SMASH columns."""
+    by_key: dict[str, list[dict]] = {}
+    for r in read_rows(ground_truth):
+        if r.get("test_accuracy") is not None and r.get("val_accuracy") is not None:
+            by_key.setdefault(r["key"], []).append(r)
+    extra = {r["key"]: r for r in read_rows(scores)} if scores.is_file() else {}
+    keys = sorted(by_key)
+    rows = [by_key[k] for k in keys]
+    return {"keys": keys, "archs": [Architecture.from_dict(rs[0]["arch"]) for rs in rows],
+            "arch_dicts": [rs[0]["arch"] for rs in rows],
+            "test": np.array([np.mean([r["test_accuracy"] for r in rs]) for rs in rows]),
+            "val": np.array([np.mean([r["val_accuracy"] for r in rs]) for rs in rows]),
+            "val_last3": np.array([np.mean([np.mean(r.get("val_curve", [r["val_accuracy"]])[-3:]) for r in rs])
+                                   for rs in rows]),
+            "params": np.array([float(rs[0]["params"]) for rs in rows]),
+            "records": sum(map(len, rows)), "scores": [extra.get(k) for k in keys]}
+
+
+def extra_columns(data: dict, groups: list[str]) -> np.ndarray:
+    cols: list[list[float]] = [[] for _ in data["keys"]]
+    for i, s in enumerate(data["scores"]):
+        if "stage" in groups:
+            cols[i] += [float(v) for v in stage_features(data["arch_dicts"][i])]
+        if "zc" in groups:  # an unscored row (not in the pool when scores are used) is all NaN
+            cols[i] += [proxy_feature(p, float(s[p])) if s and s[p] is not None else float("nan") for p in PROXIES]
+        if "smash" in groups:
+            cols[i] += [float(s[c]) if s else float("nan") for c in SMASH_COLS]
+    x = np.array(cols, dtype=np.float64).reshape(len(cols), -1)
+    # a proxy undefined for an architecture (e.g. a singular NASWOT kernel) reads as the column's worst
+    worst = np.nanmin(np.where(np.isfinite(x), x, np.nan), axis=0) if x.size else x
+    return np.where(np.isfinite(x), x, worst)
+
+
+def parse_set(text: str) -> tuple[str, list[str]]:
+    model, _, feats = text.partition(":")
+    groups = [g for g in feats.split(",") if g]
+    bad = [g for g in groups if g not in (*FEATURE_GROUPS, "stage", "zc", "smash")]
+    if not groups or bad:
+        raise SystemExit(f"--set {text!r}: MODEL:GROUP,GROUP,... with groups from "
+                         f"{', '.join((*FEATURE_GROUPS, 'stage', 'zc', 'smash'))}")
+    return model, groups
+
+
+def interval(taus: list[float]) -> dict:
+    t = np.array(taus)
+    return {"mean": float(t.mean()), "stderr": float(t.std(ddof=1) / np.sqrt(len(t))) if len(t) > 1 else 0.0,
+            "range_95": [float(np.percentile(t, 2.5)), float(np.percentile(t, 97.5))], "per_split": t.tolist()}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ground-truth", default=str(ROOT / "bench" / "results" / "ground_truth.jsonl"))
-    p.add_argument("--train", type=int, default=60)
+    p.add_argument("--ground-truth", type=Path, default=OUT)
+    p.add_argument("--scores", type=Path, default=SCORES_OUT, help="bench/dense_scores.py's table")
+    p.add_argument("--train", type=int, default=100)
+    p.add_argument("--min-held", type=int, default=30, help="held-out architectures kept at least")
     p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--model", default="gbm")
-    p.add_argument("--features", default="onehot,path,graf,params")
-    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "dense_predictor.json"))
+    p.add_argument("--target", choices=("val", "val_last3", "test"), default="val",
+                   help="what the predictor learns (test: an upper reference, not a search-time predictor)")
+    p.add_argument("--set", action="append", help="MODEL:GROUPS, repeatable (default: a fixed list)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dense_predictor.json")
     args = p.parse_args()
-    space = default_space("dense")
-    by_key: dict[str, list[dict]] = {}
-    for line in Path(args.ground_truth).read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            if r.get("test_accuracy") is not None and r.get("val_accuracy") is not None:
-                by_key.setdefault(r["key"], []).append(r)
-    keys = sorted(by_key)
-    archs = [Architecture.from_dict(by_key[k][0]["arch"]) for k in keys]
-    val = np.array([np.mean([r["val_accuracy"] for r in by_key[k]]) for k in keys])
-    test = np.array([np.mean([r["test_accuracy"] for r in by_key[k]]) for k in keys])
-    if len(keys) < args.train + 10:
-        raise SystemExit(f"only {len(keys)} architectures; need --train + 10")
-    taus, taus_val, params_taus = [], [], []
-    features = tuple(args.features.split(","))
-    for seed in range(args.repeats):
-        perm = np.random.default_rng(seed).permutation(len(keys))
-        tr, te = perm[:args.train], perm[args.train:]
-        pred = AccuracyPredictor(space, PredictorConfig(space="dense", model=args.model, features=features, seed=seed))
-        mean, _ = pred.fit([archs[i] for i in tr], val[tr]).predict([archs[i] for i in te])
-        taus.append(kendall_tau(mean, test[te]))
-        taus_val.append(kendall_tau(mean, val[te]))
-        params_taus.append(kendall_tau(np.array([by_key[keys[i]][0]["params"] for i in te]), test[te]))
-    doc = {"architectures": len(keys), "records": sum(map(len, by_key.values())), "train": args.train,
-           "held_out": len(keys) - args.train, "repeats": args.repeats, "model": args.model, "features": features,
-           "kendall_tau_test": float(np.mean(taus)), "kendall_tau_test_stderr": float(np.std(taus, ddof=1) /
-                                                                                        np.sqrt(len(taus))),
-           "kendall_tau_val": float(np.mean(taus_val)), "params_only_kendall_tau_test": float(np.mean(params_taus))}
-    print(json.dumps(doc, indent=1))
-    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    import torch
+
+    torch.set_num_threads(1)
+    data = load(args.ground_truth, args.scores)
+    scored = np.array([s is not None for s in data["scores"]])
+    sets = [parse_set(s) for s in (args.set or DEFAULT_SETS)]
+    needs_scores = any(g in ("zc", "smash") for _, gs in sets for g in gs)
+    pool = np.flatnonzero(scored) if needs_scores else np.arange(len(data["keys"]))
+    n_train = min(args.train, len(pool) - args.min_held)
+    if n_train < 10:
+        raise SystemExit(f"only {len(pool)} usable architectures; need --train + --min-held")
+    space = DenseSpace(smash_config(DenseSpaceConfig()))
+    y_all, test = data[args.target], data["test"]
+    results: dict[str, dict] = {}
+    baselines: dict[str, list[float]] = {"params": [], **{f"{c} alone": [] for c in ("smash", *PROXIES)}}
+    for name, groups in sets:
+        taus, cpu = [], 0.0
+        for seed in range(args.repeats):
+            perm = np.random.default_rng(seed).permutation(pool)
+            tr, te = perm[:n_train], perm[n_train:]
+            t0 = time.process_time()
+            enc = GraphEncoder(space, [g for g in groups if g in FEATURE_GROUPS])
+            archs = data["archs"]
+            enc.fit([archs[i] for i in tr])
+            x = np.concatenate([enc.transform(archs), extra_columns(data, groups)], axis=1)
+            model = make_model(name, seed=seed).fit(x[tr], y_all[tr])
+            taus.append(kendall_tau(model.predict(x[te])[0], test[te]))
+            cpu += time.process_time() - t0
+            if not results and needs_scores:  # baselines once, on the same held-out sets
+                baselines["params"].append(kendall_tau(data["params"][te], test[te]))
+                for c in ("smash", *PROXIES):
+                    v = np.array([np.nan if data["scores"][i][c] is None else float(data["scores"][i][c]) for i in te])
+                    ok = np.isfinite(v)
+                    baselines[f"{c} alone"].append(kendall_tau(v[ok], test[te][ok]))
+        key = f"{name}:{','.join(groups)}"
+        results[key] = {**interval(taus), "cpu_s_per_split": round(cpu / args.repeats, 2)}
+        r = results[key]
+        print(f"{key:<40} Kendall (test) {r['mean']:+.3f} ± {r['stderr']:.3f} "
+              f"[{r['range_95'][0]:+.2f}, {r['range_95'][1]:+.2f}]  {r['cpu_s_per_split']} CPU s/split", flush=True)
+    base = {k: interval(v) for k, v in baselines.items() if v}
+    for k, r in base.items():
+        print(f"{k:<40} Kendall (test) {r['mean']:+.3f} ± {r['stderr']:.3f} "
+              f"[{r['range_95'][0]:+.2f}, {r['range_95'][1]:+.2f}]")
+    doc = {"architectures": len(data["keys"]), "records": data["records"], "with_scores": int(scored.sum()),
+           "train": n_train, "held_out": len(pool) - n_train, "repeats": args.repeats, "target": args.target,
+           "results": results, "baselines": base,
+           "command": "python bench/dense_predictor.py " + " ".join(sys.argv[1:])}
+    print(f"{len(data['keys'])} architectures ({int(scored.sum())} with scores); train {n_train}, "
+          f"held out {len(pool) - n_train}, {args.repeats} splits, target {args.target}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ the `n_parents` best architectures, plus `n_fresh` fresh samples), drops those a
 (by canonical form where the space has one), and queues the `batch` best by the acquisition:
 expected improvement over the best value (`ei`), mean + `kappa` std (`ucb`), one draw from
 N(mean, std) per candidate (`its`, BANANAS' independent Thompson sampling) or the mean alone
-(`mean`). A queued architecture becomes the next trial's parameters as in the evolution sampler.
+(`mean`). The predictor learns the values as they are (`target="raw"`) or the normal scores of
+their ranks (`"copula"`: an untrainable architecture far below the rest no longer dominates the
+squared loss, so the model spends its capacity on the top, where the search decides).
+A queued architecture becomes the next trial's parameters as in the evolution sampler.
 Single-objective; maximises or minimises as the study says.
 
 Like the evolution sampler it is an ordinary Optuna sampler too: in a study whose parameters are
@@ -32,6 +35,7 @@ from nas.search.adapter import TargetedSampler, arch_of_trial, mutate_params, pa
 from nas.search.objectives import feasible
 
 ACQUISITIONS = ("ei", "ucb", "its", "mean")
+TARGETS = ("raw", "copula", "log_gap")
 PARENT_ATTR = "bananas:parent"  # the trial whose architecture a queued child was mutated from
 FAST_GBM = {"max_depth": 3, "n_estimators": 100, "learning_rate": 0.1}
 
@@ -39,18 +43,20 @@ FAST_GBM = {"max_depth": 3, "n_estimators": 100, "learning_rate": 0.1}
 class BananasSampler(TargetedSampler):
     name = "bananas"
 
-    def __init__(self, space: Any = None, seed: int | None = None, n_init: int = 10, batch: int = 10,
+    def __init__(self, space: Any = None, seed: int | None = None, n_init: int = 10, batch: int = 3,
                  acquisition: str = "ei", kappa: float = 1.0, n_parents: int = 5, n_mutations: int = 100,
                  n_fresh: int = 50, model: str = "gbm", features: Sequence[str] = ("path", "graf", "params"),
-                 model_params: dict[str, Any] | None = None, mutation_steps: int = 2) -> None:
+                 model_params: dict[str, Any] | None = None, mutation_steps: int = 2, target: str = "copula") -> None:
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition {acquisition!r}: use one of {', '.join(ACQUISITIONS)}")
+        if target not in TARGETS:
+            raise ValueError(f"target {target!r}: use one of {', '.join(TARGETS)}")
         if n_init < 4 or batch < 1 or mutation_steps < 1 or n_parents < 1:
             raise ValueError(f"need n_init >= 4, batch >= 1, mutation_steps >= 1 and n_parents >= 1, got "
                              f"{n_init}, {batch}, {mutation_steps}, {n_parents}")
         self.space, self.n_init, self.batch, self.acquisition, self.kappa = space, n_init, batch, acquisition, kappa
         self.n_parents, self.n_mutations, self.n_fresh = n_parents, n_mutations, n_fresh
-        self.mutation_steps = mutation_steps
+        self.mutation_steps, self.target = mutation_steps, target
         self.model, self.features = model, tuple(features)
         # fixed hyperparameters and no calibration: no out-of-fold work per refit
         self.model_params = FAST_GBM if model_params is None and model == "gbm" else dict(model_params or {})
@@ -93,6 +99,7 @@ class BananasSampler(TargetedSampler):
         y = np.array([sign * float(t.value) for t in done])
         ok = np.array([feasible(t.user_attrs.get("constraint")) for t in done])
         mode = self._mode(done)
+        y = transform_target(y, self.target)
         mode.fit(y, self._seed + self.fits)
         self.fits += 1
         seen = {mode.key(a) for a in mode.items}
@@ -127,6 +134,19 @@ class BananasSampler(TargetedSampler):
         s = np.maximum(std, 1e-9)
         z = (mean - best) / s
         return (mean - best) * stats.norm.cdf(z) + s * stats.norm.pdf(z)
+
+
+def transform_target(y: np.ndarray, how: str) -> np.ndarray:
+    """The values the predictor learns (larger is better), monotone in `y`: `raw`; `copula`, normal
+    scores of the ranks (outliers such as untrainable cells stop dominating the squared loss);
+    `log_gap`, minus the log of the gap to just above the best (stretches the top, where the search
+    decides, and squeezes the bottom)."""
+    if how == "copula":
+        return stats.norm.ppf((stats.rankdata(y) - 0.5) / len(y))
+    if how == "log_gap":
+        span = float(np.max(y) - np.min(y)) or 1.0
+        return -np.log(np.max(y) + 0.01 * span - y)
+    return y
 
 
 class _Archs:

@@ -18,7 +18,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 
 from nas.search.adapter import probe_distributions
-from nas.search.bananas import ACQUISITIONS, BananasSampler
+from nas.search.bananas import ACQUISITIONS, TARGETS, BananasSampler
 from nas.search.config import DEFAULT_STRATEGY  # noqa: F401  (re-exported)
 from nas.search.evolution import EvolutionSampler
 from nas.supernets.differentiable.config import DiffOptions
@@ -105,7 +105,7 @@ class BananasOptions:
     """`--strategy bananas?acquisition=its&batch=5`: the sampler's settings (nas.search.bananas)."""
 
     n_init: int = 10
-    batch: int = 10
+    batch: int = 3
     acquisition: str = "ei"
     kappa: float = 1.0
     n_parents: int = 5
@@ -113,12 +113,15 @@ class BananasOptions:
     n_fresh: int = 50
     mutation_steps: int = 2
     model: str = "gbm"
+    target: str = "copula"
 
     def __post_init__(self) -> None:
         from predictors.models import MODELS
 
         if self.acquisition not in ACQUISITIONS:
             raise ValueError(f"bananas acquisition={self.acquisition}: use one of {', '.join(ACQUISITIONS)}")
+        if self.target not in TARGETS:
+            raise ValueError(f"bananas target={self.target}: use one of {', '.join(TARGETS)}")
         if self.model not in MODELS and ":" not in self.model:  # module:attr: a plug-in model
             raise ValueError(f"bananas model={self.model}: use one of {', '.join(MODELS)} or module:attr")
         if self.n_init < 4 or min(self.batch, self.n_parents, self.mutation_steps) < 1 or self.n_mutations < 0 \
@@ -175,7 +178,7 @@ for _strategy in (
     Strategy("qmc", lambda c: optuna.samplers.QMCSampler(scramble=True, seed=c.seed, warn_independent_sampling=False),
              "scrambled Sobol quasi-random sequence (seeded)"),
     Strategy("bananas", lambda c: BananasSampler(c.space, seed=c.seed, **asdict(c.options)),
-             "predictor-guided (BANANAS): GBM ensemble + expected improvement over mutations of the best",
+             "predictor-guided (BANANAS): GBM ensemble on rank-normal targets, EI over mutations of the best",
              multi_objective=False, options=BananasOptions),
     Strategy("cmaes", _cmaes, "CMA-ES: numeric spaces only (refused for categorical choices)", multi_objective=False),
 ):
