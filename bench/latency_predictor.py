@@ -3,7 +3,7 @@
 For one space and batch size: profile the space (`predictors.latency.profile_space`, timed), then
 measure held-out architectures (sampled with another seed, plus the dense presets) twice, interleaved,
 and compare against four predictors: the full predictor (kernel sum + correction, re-anchored at use:
-its 5 reference networks measured just before the held-out ones), the same without re-anchoring, the
+its 8 reference networks measured (3 passes) just before the held-out ones), the same without re-anchoring, the
 kernel sum alone, and FLOPs-proportional (ms per MAC fitted on the profile's measured networks). The
 second measurement gives the noise floor: the share of re-measurements within +-10% of the first.
 `--profile FILE` uses a saved profile instead of profiling (profile and evaluation in separate
@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from nas.latency import LatencySettings, environment, fingerprint  # noqa: E402
 from predictors.latency import (  # noqa: E402
+    ANCHOR_PASSES,
     LatencyPredictor,
     LatencyProfile,
     _presets,
@@ -93,7 +94,7 @@ def main() -> None:
     anchor_measured: dict[str, float] = {}
 
     def measure_anchor(nets: list) -> list[float]:  # type: ignore[type-arg]
-        ms = measure_networks(nets, space, s)
+        ms = measure_networks(nets, space, s, ANCHOR_PASSES)
         anchor_measured.update((json.dumps(a.to_dict(), separators=(",", ":")), m) for a, m in zip(nets, ms))
         return ms
 

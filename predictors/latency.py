@@ -38,7 +38,8 @@ CHUNK = 16  # kernels / networks timed interleaved in one round-robin
 # no longer in cache, unlike an isolated kernel's) and graph edges (inputs gathered per merge).
 EXTRA_TERMS = ("graph_nodes", "activation_mb", "graph_edges")
 PRIOR_WEIGHT = 0.3  # how strongly the correction keeps each kernel category's weight near 1
-ANCHORS = 5  # reference networks measured to re-anchor a profile at use time
+ANCHORS = 8  # reference networks measured to re-anchor a profile at use time
+ANCHOR_PASSES = 3  # their passes, in alternating orders: one pass catches a passing load spike whole
 LOOKUP_BELOW = 50  # kernel types with fewer measured configurations are looked up, not modelled
 # Whole networks of the presets' families (not the presets themselves, which the bench holds out):
 # sampled DAGs never repeat one convolution dozens of times as a ResNet does, so without them the
@@ -221,13 +222,18 @@ def measure_kernels(ks: Sequence[Kernel], settings: LatencySettings, progress: C
     return list(total / passes)
 
 
-def measure_networks(archs: Sequence[Any], space: Any, settings: LatencySettings) -> list[float]:
+def measure_networks(archs: Sequence[Any], space: Any, settings: LatencySettings, passes: int = 1) -> list[float]:
+    """Each network's median ms (timed interleaved, `CHUNK` at a time), averaged over `passes` passes
+    in alternating orders."""
     from nas.latency import measure_archs
 
-    out: list[float] = []
-    for start in range(0, len(archs), CHUNK):
-        out += [m.latency_ms for m in measure_archs(archs[start:start + CHUNK], settings, space)]
-    return out
+    total = np.zeros(len(archs))
+    for p in range(passes):
+        order = list(range(len(archs)))[::1 if p % 2 == 0 else -1]
+        for start in range(0, len(order), CHUNK):
+            idx = order[start:start + CHUNK]
+            total[idx] += [m.latency_ms for m in measure_archs([archs[i] for i in idx], settings, space)]
+    return list(total / passes)
 
 
 def profile_space(space: Any, settings: LatencySettings, n_kernels: int = 300, n_networks: int = 40,
@@ -246,7 +252,7 @@ def profile_space(space: Any, settings: LatencySettings, n_kernels: int = 300, n
     deeper = _deeper(space)
     nets = [(space if i % 2 == 0 else deeper).sample(rng) for i in range(n_networks)]
     nets += [a for a in _presets(space, FAMILIES) if _fits(space, a, settings)] if presets else []
-    net_ms = measure_networks(nets, space, settings)
+    net_ms = measure_networks(nets, space, settings, passes=2)  # the reference networks' anchors among them
     if progress:
         progress("networks", len(nets), len(nets))
     return LatencyProfile(space.name, fingerprint(settings), environment(settings), list(zip(chosen, ms)),
@@ -400,8 +406,8 @@ class LatencyPredictor:
         key = (self.profile.space, self.profile.fingerprint, tuple(self.profile.networks[i][1] for i in idx))
         if not (cached and key in _ANCHORS):
             archs = [Architecture.from_dict(self.profile.networks[i][0]) for i in idx]
-            ms = np.asarray(measure(archs) if measure is not None else measure_networks(archs, self.space,
-                                                                                        self.settings), float)
+            ms = np.asarray(measure(archs) if measure is not None else
+                            measure_networks(archs, self.space, self.settings, ANCHOR_PASSES), float)
             ratios = ms / np.asarray([self.profile.networks[i][1] for i in idx])
             _ANCHORS[key] = (float(np.median(ratios)), [float(r) for r in ratios])
         self.anchor, self.anchor_ratios = _ANCHORS[key]
