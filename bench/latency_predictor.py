@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--clock", default="cpu", choices=("cpu", "wall"))
     ap.add_argument("--save-profile", default=None, help="also write the profile JSON here")
     ap.add_argument("--profile", default=None, help="use this saved profile instead of profiling")
+    ap.add_argument("--resume", default=None, help="keep the anchor and measurements so far in this file; continue")
     ap.add_argument("--profile-only", action="store_true", help="profile (and --save-profile), measure nothing else")
     ap.add_argument("--rescore", default=None, metavar="PROFILE",
                     help="measure nothing: refit the predictor from this saved profile and score it against the "
@@ -91,22 +92,35 @@ def main() -> None:
         print(f"profiled in {profile_s:.0f} s, load {load0} -> {os.getloadavg()}")
         return
     pred = LatencyPredictor(prof, space, s)
-    anchor_measured: dict[str, float] = {}
-
-    def measure_anchor(nets: list) -> list[float]:  # type: ignore[type-arg]
-        ms = measure_networks(nets, space, s, ANCHOR_PASSES)
-        anchor_measured.update((json.dumps(a.to_dict(), separators=(",", ":")), m) for a, m in zip(nets, ms))
-        return ms
-
-    pred.reanchor(measure_anchor, cached=False)  # at use time: just before the held-out measurements
     rng = np.random.default_rng(1000)
     sampled = [space.sample(rng) for _ in range(args.archs)]
     presets = _presets(space)
     archs = sampled + presets
+    # --resume FILE: the anchor and the measurements so far live in FILE (a run split over several
+    # measurement windows continues where it stopped; the anchor is the one measured at its start)
+    part = json.loads(Path(args.resume).read_text()) if args.resume and Path(args.resume).exists() else {}
+    if "anchor" not in part:
+        def measure_anchor(nets: list) -> list[float]:  # type: ignore[type-arg]
+            ms = measure_networks(nets, space, s, ANCHOR_PASSES)
+            part["anchor"] = {json.dumps(a.to_dict(), separators=(",", ":")): m for a, m in zip(nets, ms)}
+            return ms
+        pred.reanchor(measure_anchor, cached=False)  # at use time: just before the held-out measurements
+    else:
+        pred.reanchor(lambda nets: [part["anchor"][json.dumps(a.to_dict(), separators=(",", ":"))] for a in nets],
+                      cached=False)
     t1 = time.perf_counter()
-    first = np.asarray(measure_networks(archs, space, s))
-    second = np.asarray(measure_networks(archs, space, s))
-    measure_s = time.perf_counter() - t1
+    for name in ("first", "second"):
+        done = part.setdefault(name, [])
+        for start in range(len(done), len(archs), 16):
+            done += measure_networks(archs[start:start + 16], space, s)
+            part["seconds"] = part.get("seconds", 0.0) + time.perf_counter() - t1
+            t1 = time.perf_counter()
+            if args.resume:
+                Path(args.resume).write_text(json.dumps(part))
+            print(f"{name} pass {len(done)}/{len(archs)}", flush=True)
+    first, second = np.asarray(part["first"]), np.asarray(part["second"])
+    measure_s = part["seconds"]
+    anchor_measured = part["anchor"]
     true = (first + second) / 2
     n = len(sampled)
     result = {"space": args.space, "batch_size": args.batch_size, "archs_sampled": n, "presets": len(presets),
