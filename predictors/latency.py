@@ -8,9 +8,12 @@ an architecture's latency as the sum of its kernels' predicted latencies plus a 
   the fingerprint it was measured under: loading it for another raises.
 - `LatencyPredictor` fits, per kernel type, a log-log linear model of latency on MACs and tensor
   sizes with a random forest on its residuals (over channels, kernel, dilation, groups,
-  resolution, ...); the network's kernel sum is then corrected by a non-negative linear model
-  fitted on the measured networks (concatenation memory traffic, per-module framework overhead).
+  resolution, ...); the network's kernel sums per kernel kind (`latency_kernels.category`) are then
+  weighted by a linear model fitted on the measured networks, with graph nodes / edges, activation
+  traffic and a constant (only the terms that vary between networks are fitted).
   `predict(archs) -> (mean, std)` like the accuracy predictors.
+- `reanchor` rescales the predictions to the machine's speed at use: a few of the profile's
+  networks measured again, the median ratio measured / profiled (cached per process).
 """
 
 from __future__ import annotations
