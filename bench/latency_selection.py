@@ -99,6 +99,7 @@ def main() -> None:
     t0 = time.perf_counter()
     pred = LatencyPredictor(profile_space(space, s, seed=0), space, s)
     profile_s = time.perf_counter() - t0
+    pred.reanchor(cached=False)  # as `nas select` does at use time
     truth = measure_elsewhere([c.arch for c in cands], tmp, "truth", args.repeats)
     acc = np.asarray([c.accuracy for c in cands])
     predicted, _ = pred.predict([c.arch for c in cands])
@@ -136,7 +137,7 @@ def main() -> None:
         "predictor_only_overshoot_max": max((p["overshoot"] for p in po), default=None),
         "predictor_only_overshoot_mean_when_over": float(np.mean([p["overshoot"] for p in po if p["overshoot"] > 0]))
         if any(p["overshoot"] > 0 for p in po) else 0.0,
-        "profile_seconds": round(profile_s, 1), "candidates": len(cands)}
+        "profile_seconds": round(profile_s, 1), "candidates": len(cands), "anchor_factor": pred.anchor}
     core = os.environ.get("BENCH_CORE", "1")
     result = {"summary": summary, "rows": rows, "environment": environment(s),
               "loadavg_start": [round(x, 2) for x in load0], "loadavg_end": [round(x, 2) for x in os.getloadavg()],

@@ -8,9 +8,12 @@ an architecture's latency as the sum of its kernels' predicted latencies plus a 
   the fingerprint it was measured under: loading it for another raises.
 - `LatencyPredictor` fits, per kernel type, a log-log linear model of latency on MACs and tensor
   sizes with a random forest on its residuals (over channels, kernel, dilation, groups,
-  resolution, ...); the network's kernel sum is then corrected by a non-negative linear model
-  fitted on the measured networks (concatenation memory traffic, per-module framework overhead).
+  resolution, ...); the network's kernel sums per kernel kind (`latency_kernels.category`) are then
+  weighted by a linear model fitted on the measured networks, with graph nodes / edges, activation
+  traffic and a constant (only the terms that vary between networks are fitted).
   `predict(archs) -> (mean, std)` like the accuracy predictors.
+- `reanchor` rescales the predictions to the machine's speed at use: a few of the profile's
+  networks measured again, the median ratio measured / profiled (cached per process).
 """
 
 from __future__ import annotations
@@ -38,7 +41,14 @@ CHUNK = 16  # kernels / networks timed interleaved in one round-robin
 # no longer in cache, unlike an isolated kernel's) and graph edges (inputs gathered per merge).
 EXTRA_TERMS = ("graph_nodes", "activation_mb", "graph_edges")
 PRIOR_WEIGHT = 0.3  # how strongly the correction keeps each kernel category's weight near 1
+ANCHORS = 8  # reference networks measured to re-anchor a profile at use time
+ANCHOR_PASSES = 3  # their passes, in alternating orders: one pass catches a passing load spike whole
 LOOKUP_BELOW = 50  # kernel types with fewer measured configurations are looked up, not modelled
+# Whole networks of the presets' families (not the presets themselves, which the bench holds out):
+# sampled DAGs never repeat one convolution dozens of times as a ResNet does, so without them the
+# correction never sees that pattern.
+FAMILIES = ("resnet-8", "resnet-14", "resnet-26", "resnet-14-b", "densenet-22-12", "densenet-bc-40-12",
+            "fractalnet-2-3", "hardnet-4-16", "vovnet-2-16", "vovnet-3-32")
 
 
 @dataclass
@@ -92,6 +102,9 @@ def _describe(env: dict[str, Any]) -> str:
     return ", ".join(f"{k}={env.get(k)}" for k in keys)
 
 
+_ANCHORS: dict[tuple[Any, ...], tuple[float, list[float]]] = {}  # per profile: the process's anchor factor
+
+
 # --- cache ------------------------------------------------------------------------------------------
 def default_cache_dir() -> Path:
     """`$NAS_LATENCY_CACHE`, else ~/.cache/densedag/latency."""
@@ -103,12 +116,23 @@ def profile_path(cache_dir: Path, space_name: str, settings: LatencySettings) ->
     return Path(cache_dir) / f"{space_name}-{fingerprint(settings)}.json"
 
 
-def load_predictor(space: Any, settings: LatencySettings, cache_dir: Path | None = None) -> LatencyPredictor | None:
-    """The cached predictor for `space` under these settings, or None when none was profiled."""
+def reanchor_default() -> bool:
+    """Whether predictors are re-anchored at use: yes unless `$NAS_LATENCY_REANCHOR` is 0 / false / no."""
+    return os.environ.get("NAS_LATENCY_REANCHOR", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def load_predictor(space: Any, settings: LatencySettings, cache_dir: Path | None = None,
+                   reanchor: bool | None = None) -> LatencyPredictor | None:
+    """The cached predictor for `space` under these settings, or None when none was profiled;
+    re-anchored to the machine's speed now (`LatencyPredictor.reanchor`) unless `reanchor` is False
+    (None: `reanchor_default()`)."""
     path = profile_path(cache_dir or default_cache_dir(), space.name, settings)
     if not path.exists():
         return None
-    return LatencyPredictor(LatencyProfile.load(path, fingerprint(settings)), space, settings)
+    pred = LatencyPredictor(LatencyProfile.load(path, fingerprint(settings)), space, settings)
+    if reanchor_default() if reanchor is None else reanchor:
+        pred.reanchor()
+    return pred
 
 
 # --- profiling -------------------------------------------------------------------------------------
@@ -134,13 +158,14 @@ def kernel_pool(space: Any, settings: LatencySettings, rng: np.random.Generator,
     return [k for k in distinct([space.sample(rng) for _ in range(n_archs)]) if k not in known], preset_kernels
 
 
-def _presets(space: Any) -> list[Any]:
+def _presets(space: Any, names: Sequence[str] | None = None) -> list[Any]:
+    """The dense presets (`EXAMPLES`, or `names`) as architectures; none for another space."""
     if space.name != "dense":
         return []
     from search_spaces.base import Architecture
     from search_spaces.dense.presets import EXAMPLES, preset_genotype
 
-    return [Architecture("dense", preset_genotype(name)) for name in EXAMPLES]
+    return [Architecture("dense", preset_genotype(name)) for name in (EXAMPLES if names is None else names)]
 
 
 def _deeper(space: Any) -> Any:
@@ -152,6 +177,14 @@ def _deeper(space: Any) -> Any:
     from dataclasses import replace
 
     return type(space)(replace(config, max_nodes=min(16, 3 * config.max_nodes)))
+
+
+def _fits(space: Any, arch: Any, settings: LatencySettings) -> bool:
+    try:
+        space.shape(arch, settings.num_classes, settings.in_channels, settings.input_size)
+    except ValueError:  # downsamples below 1 x 1 at this input size
+        return False
+    return True
 
 
 def choose_kernels(pool: list[Kernel], n: int, rng: np.random.Generator, must: Sequence[Kernel] = ()) -> list[Kernel]:
@@ -169,8 +202,10 @@ def choose_kernels(pool: list[Kernel], n: int, rng: np.random.Generator, must: S
 
 def measure_kernels(ks: Sequence[Kernel], settings: LatencySettings, progress: Callable[[int, int], None] | None = None,
                     passes: int = 2) -> list[float]:
-    """Each kernel's median ms, averaged over `passes` passes in different orders (so different
-    round-robin neighbours and moments): on a shared machine one pass's load spike would otherwise
+    """Each kernel's median ms, each timed alone (its warm-up and repeats back to back, its input
+    and weights warm in cache as a layer's are in a network: timed round-robin among 15 others,
+    ResNet-20's kernels at batch 32 summed to 20% more than the network, alone to 2%), averaged over
+    `passes` passes in different orders: on a shared machine one pass's load spike would otherwise
     stay in the profile, and a kernel a network repeats 50 times multiplies it."""
     import torch
 
@@ -179,36 +214,37 @@ def measure_kernels(ks: Sequence[Kernel], settings: LatencySettings, progress: C
     done = 0
     for p in range(passes):
         order = np.arange(len(ks)) if p % 2 == 0 else np.arange(len(ks))[::-1]
-        order = np.roll(order, p // 2 * (CHUNK // 2))
-        for start in range(0, len(ks), CHUNK):
-            idx = order[start:start + CHUNK]
-            fns = []
-            for i in idx:
-                module, make = kernel_module(ks[i], settings.batch_size)
-                module = module.to(device=settings.device, dtype=dtype).eval()
-                args = make(settings.device, dtype)
-                fns.append(lambda m=module, a=args: m(*a))
-            total[idx] += [m.latency_ms for m in measure_interleaved(fns, settings)]
-            done += len(idx)
-            if progress:
+        for i in np.roll(order, p // 2 * (CHUNK // 2)):
+            module, make = kernel_module(ks[i], settings.batch_size)
+            module = module.to(device=settings.device, dtype=dtype).eval()
+            args = make(settings.device, dtype)
+            total[i] += measure_interleaved([lambda m=module, a=args: m(*a)], settings)[0].latency_ms
+            done += 1
+            if progress and (done % CHUNK == 0 or done == passes * len(ks)):
                 progress(done, passes * len(ks))
     return list(total / passes)
 
 
-def measure_networks(archs: Sequence[Any], space: Any, settings: LatencySettings) -> list[float]:
+def measure_networks(archs: Sequence[Any], space: Any, settings: LatencySettings, passes: int = 1) -> list[float]:
+    """Each network's median ms (timed interleaved, `CHUNK` at a time), averaged over `passes` passes
+    in alternating orders."""
     from nas.latency import measure_archs
 
-    out: list[float] = []
-    for start in range(0, len(archs), CHUNK):
-        out += [m.latency_ms for m in measure_archs(archs[start:start + CHUNK], settings, space)]
-    return out
+    total = np.zeros(len(archs))
+    for p in range(passes):
+        order = list(range(len(archs)))[::1 if p % 2 == 0 else -1]
+        for start in range(0, len(order), CHUNK):
+            idx = order[start:start + CHUNK]
+            total[idx] += [m.latency_ms for m in measure_archs([archs[i] for i in idx], settings, space)]
+    return list(total / passes)
 
 
 def profile_space(space: Any, settings: LatencySettings, n_kernels: int = 300, n_networks: int = 40,
                   seed: int = 0, progress: Callable[[str, int, int], None] | None = None,
                   presets: bool = True) -> LatencyProfile:
     """Measure the presets' kernels (dense space) and `n_kernels` sampled kernels besides, and
-    `n_networks` sampled networks (half of them from a deeper variant of the space)."""
+    `n_networks` sampled networks (half of them from a deeper variant of the space) plus, with
+    `presets`, networks of the presets' families (`FAMILIES`)."""
     if settings.format != "eager":
         raise ValueError("profiles are measured in eager mode; drop --format (or measure the artefact directly)")
     start = time.perf_counter()
@@ -218,7 +254,8 @@ def profile_space(space: Any, settings: LatencySettings, n_kernels: int = 300, n
     ms = measure_kernels(chosen, settings, (lambda i, n: progress("kernels", i, n)) if progress else None)
     deeper = _deeper(space)
     nets = [(space if i % 2 == 0 else deeper).sample(rng) for i in range(n_networks)]
-    net_ms = measure_networks(nets, space, settings)
+    nets += [a for a in _presets(space, FAMILIES) if _fits(space, a, settings)] if presets else []
+    net_ms = measure_networks(nets, space, settings, passes=2)  # the reference networks' anchors among them
     if progress:
         progress("networks", len(nets), len(nets))
     return LatencyProfile(space.name, fingerprint(settings), environment(settings), list(zip(chosen, ms)),
@@ -269,6 +306,7 @@ class LatencyPredictor:
         self.types = sorted({category(k) for k, _ in profile.kernels})
         self.coef: np.ndarray | None = None
         self.rel_std = 0.0
+        self.anchor, self.anchor_ratios = 1.0, []  # see `reanchor`
         if profile.networks:
             from search_spaces.base import Architecture
 
@@ -309,32 +347,80 @@ class LatencyPredictor:
         return terms[:, :len(self.types)].sum(1)
 
     def fit_correction(self, archs: Sequence[Any], measured_ms: np.ndarray) -> None:
-        """Non-negative weights on the per-category kernel sums, `EXTRA_TERMS` and a constant, fitted
-        to minimise the relative error on measured networks."""
-        from scipy.optimize import nnls
+        """Weights on the per-category kernel sums, `EXTRA_TERMS` and a constant, fitted to minimise
+        the relative error on measured networks. Only identifiable terms are fitted: a term equal in
+        every network (NB201's fixed part and node sums, which all its networks share) cannot be told
+        from the constant, so a kernel category of that kind keeps weight 1 and an extra term weight 0."""
+        from scipy.optimize import lsq_linear
 
         terms, _ = self.kernel_terms(archs)
-        x = np.hstack([terms, np.ones((len(archs), 1))]) / measured_ms[:, None]
-        # pseudo-rows pull each category's weight towards 1 (the kernel sum as measured), so a few
-        # networks cannot trade the kernels for a constant
-        k = len(self.types)
-        prior = np.zeros((k, x.shape[1]))
-        prior[np.arange(k), np.arange(k)] = PRIOR_WEIGHT
-        self.coef, _ = nnls(np.vstack([x, prior]), np.concatenate([np.ones(len(archs)), np.full(k, PRIOR_WEIGHT)]))
-        rel = x @ self.coef - 1.0
+        k, n_terms = len(self.types), terms.shape[1]
+        varies = np.ptp(terms, axis=0) > 1e-9 * (1.0 + np.abs(terms).max(axis=0))
+        fixed = np.zeros(n_terms)
+        fixed[:k][~varies[:k]] = 1.0
+        cols = np.flatnonzero(varies)
+        x = np.hstack([terms[:, cols], np.ones((len(archs), 1))]) / measured_ms[:, None]
+        target = 1.0 - (terms @ fixed) / measured_ms
+        # pseudo-rows pull each fitted category's weight towards 1 (the kernel sum as measured), so a
+        # few networks cannot trade the kernels for a constant
+        cats = [i for i, c in enumerate(cols) if c < k]
+        prior = np.zeros((len(cats), x.shape[1]))
+        prior[np.arange(len(cats)), cats] = PRIOR_WEIGHT
+        a, b = np.vstack([x, prior]), np.concatenate([target, np.full(len(cats), PRIOR_WEIGHT)])
+        lower = np.zeros(x.shape[1])
+        lower[-1] = -0.5 * float(measured_ms.min())  # the constant may be negative, not below half the fastest
+        sol = lsq_linear(a, b, bounds=(lower, np.full(x.shape[1], np.inf))).x
+        self.coef = np.append(fixed, 0.0)
+        self.coef[cols], self.coef[-1] = sol[:-1], sol[-1]
+        rel = np.hstack([terms, np.ones((len(archs), 1))]) @ self.coef / measured_ms - 1.0
         self.rel_std = float(np.sqrt(np.mean(rel**2))) if len(rel) > 1 else 0.0
 
     def predict(self, archs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """(mean ms, std ms) per architecture."""
+        """(mean ms, std ms) per architecture, times the anchor factor (`reanchor`)."""
         terms, var = self.kernel_terms(archs)
         if self.coef is None:
             mean = terms[:, :len(self.types)].sum(1)
-            return mean, np.sqrt(var)
+            return mean * self.anchor, np.sqrt(var) * self.anchor
         x = np.hstack([terms, np.ones((len(archs), 1))])
         mean = x @ self.coef
         scale = float(np.mean(self.coef[:len(self.types)]))
         std = np.sqrt(scale**2 * var + (self.rel_std * mean) ** 2)
-        return mean, std
+        return mean * self.anchor, std * self.anchor
+
+    def reference_networks(self) -> list[int]:
+        """Indices of the profile's networks that anchor it: `ANCHORS` spread over its latency range."""
+        ms = np.asarray([m for _, m in self.profile.networks])
+        if not len(ms):
+            return []
+        order = np.argsort(ms)
+        spread = np.round(np.linspace(0.1, 0.9, ANCHORS) * (len(ms) - 1)).astype(int)
+        return [int(order[i]) for i in dict.fromkeys(spread)]
+
+    def reanchor(self, measure: Callable[[list[Any]], Sequence[float]] | None = None, cached: bool = True) -> float:
+        """Rescale predictions to the machine's speed now: measure the reference networks (by
+        `measure`, else `measure_networks` under the predictor's settings) and set the anchor factor
+        to the median of measured / profiled. The machine drifts between profiling and use (on this
+        shared machine, by 7% in an hour); the factor is cached for the process per profile."""
+        from search_spaces.base import Architecture
+
+        idx = self.reference_networks()
+        if not idx:
+            return self.anchor
+        key = (self.profile.space, self.profile.fingerprint, tuple(self.profile.networks[i][1] for i in idx))
+        if not (cached and key in _ANCHORS):
+            archs = [Architecture.from_dict(self.profile.networks[i][0]) for i in idx]
+            ms = np.asarray(measure(archs) if measure is not None else
+                            measure_networks(archs, self.space, self.settings, ANCHOR_PASSES), float)
+            ratios = ms / np.asarray([self.profile.networks[i][1] for i in idx])
+            _ANCHORS[key] = (float(np.median(ratios)), [float(r) for r in ratios])
+        self.anchor, self.anchor_ratios = _ANCHORS[key]
+        return self.anchor
+
+    def describe_anchor(self) -> str:
+        if not self.anchor_ratios:
+            return "not re-anchored (--no-reanchor or $NAS_LATENCY_REANCHOR=0)"
+        return (f"re-anchored x{self.anchor:.3f} (median of measured / profiled over "
+                f"{len(self.anchor_ratios)} reference networks)")
 
     def predict_one(self, arch: Any) -> tuple[float, float]:
         mean, std = self.predict([arch])

@@ -22,6 +22,7 @@ Kernel = tuple[str, tuple[tuple[str, Any], ...]]  # (type, sorted (feature, valu
 
 MERGE_KINDS = ("concat", "sum", "mean")
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+WIDTH_BANDS = (16, 32, 64, math.inf)  # output-width bands of plain convolutions in the correction
 # The numeric features a kernel model of each type sees, in order (log sizes are added by `features`).
 FEATURES: dict[str, tuple[str, ...]] = {
     "stem": ("cin", "cout", "k", "bn_relu", "r"),
@@ -50,15 +51,22 @@ def kernels(space: Any, arch: Any, num_classes: int, in_channels: int, input_siz
 
 
 def category(k: Kernel) -> str:
-    """The kernel's group in the network-level correction: its type, convolutions split by the
-    slow paths (dilated, grouped) whose in-network cost differs most from the isolated one."""
+    """The kernel's group in the network-level correction, each group with its own learned weight:
+    its type; NB201 cell ops by op; convolutions split by the slow paths (dilated, grouped) and
+    plain ones by kernel (1x1 or larger) and output width band, so a network that repeats one kind
+    of convolution dozens of times (a ResNet) is corrected by that kind's weight, not the average's."""
     kind, pairs = k
+    d = dict(pairs)
+    if kind == "cell_op":
+        return f"cell_op:{NB201_OPS[int(d['op'])]}"
     if kind != "op":
         return kind
-    d = dict(pairs)
     if not d["conv"]:
         return "op:relu"
-    return "op:dilated" if d["dilation"] > 1 else "op:grouped" if d["groups"] > 1 else "op:conv"
+    if d["dilation"] > 1 or d["groups"] > 1:
+        return "op:dilated" if d["dilation"] > 1 else "op:grouped"
+    band = next(b for b in WIDTH_BANDS if d["width"] <= b)
+    return f"op:conv{'1' if d['k'] == 1 else 'k'}:w{band if band < math.inf else 'max'}"
 
 
 def features(k: Kernel) -> list[float]:

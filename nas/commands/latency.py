@@ -53,6 +53,13 @@ def add_settings(p: argparse.ArgumentParser, input_default: str = "32x32x3") -> 
                                                      "~/.cache/densedag/latency)")
 
 
+def add_reanchor(p: argparse.ArgumentParser) -> None:
+    """`--no-reanchor` (shared with `nas select`)."""
+    p.add_argument("--no-reanchor", dest="reanchor", action="store_false",
+                   help="use the profile as measured; by default 5 of its networks are measured again first and "
+                        "predictions scaled by the median ratio now / then (the machine's speed drifts)")
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("latency", help="measure, profile and predict inference latency")
     verbs = p.add_subparsers(dest="verb", parser_class=type(p), metavar="VERB")
@@ -76,6 +83,7 @@ def add_parser(sub: Any) -> None:
     pd.add_argument("arch", metavar="ARCH", help=ARCH_HELP)
     pd.add_argument("--space", default=None, help="the space as profiled, when not the architecture's default")
     add_settings(pd, "32x32x3, or the run's dataset")
+    add_reanchor(pd)
     add_common(pd)
     pd.set_defaults(func=run_predict)
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
@@ -189,16 +197,17 @@ def run_predict(args: argparse.Namespace) -> int:
     space = _space(args.space, arch)
     settings = settings_from(args, inputs)
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    pred = load_predictor(space, settings, cache)
+    pred = load_predictor(space, settings, cache, reanchor=args.reanchor)
     if pred is None:
         raise UserError(f"no latency profile of {space.name} for these settings (fingerprint {fingerprint(settings)}) "
                         f"in {cache}; run `nas latency profile --space {space.name}` with the same flags")
     mean, std = pred.predict_one(arch)
     doc = {"arch_key": arch.key(), "space": space.name, "latency_ms": mean, "std_ms": std,
+           "anchor_factor": pred.anchor, "anchor_ratios": pred.anchor_ratios,
            "fingerprint": pred.profile.fingerprint, "settings": settings.to_dict()}
     if args.json:
         print_json(doc)
     else:
         print(f"{mean:.3f} ms +- {std:.3f} (predicted; batch {settings.batch_size}, {settings.threads} thread(s), "
-              f"{settings.device})")
+              f"{settings.device}; {pred.describe_anchor()})")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli import add_common, print_json
-from nas.commands.latency import add_settings, positive_float, positive_int, settings_from
+from nas.commands.latency import add_reanchor, add_settings, positive_float, positive_int, settings_from
 
 
 def add_parser(sub: Any) -> None:
@@ -22,6 +22,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-memory-mb", type=positive_float, default=None,
                    help="peak inference memory (weights + activations), MiB")
     add_settings(p, "the run's dataset, else 32x32x3")
+    add_reanchor(p)
     add_common(p)
     p.set_defaults(func=run)
 
@@ -42,13 +43,16 @@ def run(args: argparse.Namespace) -> int:
     predictor = None
     if constraints.max_latency_ms is not None and len(spaces) == 1:
         cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-        predictor = load_predictor(resolve_space(spaces.pop()), settings, cache)
+        predictor = load_predictor(resolve_space(spaces.pop()), settings, cache, reanchor=args.reanchor)
     sel = select_measured(candidates, constraints, settings, predictor)
     if any(c.metric == "score" for c in candidates):
         sel.notes.append("the run holds no validation accuracies (a proxy evaluator's, retrained by none): "
                          "candidates are ranked by their score")
+    if predictor is not None:
+        sel.notes.append(f"latency predictor {predictor.profile.fingerprint}: {predictor.describe_anchor()}")
     doc = {"run_dir": str(run_dir), "candidates": len(candidates),
-           "predictor": None if predictor is None else predictor.profile.fingerprint, **sel.to_dict()}
+           "predictor": None if predictor is None else predictor.profile.fingerprint,
+           "predictor_anchor": None if predictor is None else predictor.anchor, **sel.to_dict()}
     if args.json:
         print_json(doc)
     else:

@@ -4,7 +4,8 @@ and reports predicted latency while it runs; the confirm stage and the Pareto fr
 `CostGate.check(arch)` (called by the runner between the duplicate check and the evaluator):
 - params and MACs (`flops`, the project's convention) counted by the space's shape analysis;
 - latency (batch 1, this process's threads, the dataset's input shape, the run's device)
-  *predicted* by the cached latency predictor (`predictors.latency`, `nas latency profile`), or,
+  *predicted* by the cached latency predictor (`predictors.latency`, `nas latency profile`),
+  re-anchored once per process to the machine's speed (`$NAS_LATENCY_REANCHOR=0` turns that off), or,
   with no profile cached for those settings, *measured* once on the untrained network (the one
   measurement, `nas.latency`; the weights do not change the time), and the run says so in one line.
 An architecture over `--max-latency-ms` / `--max-params` / `--max-flops` is not evaluated: its
@@ -92,7 +93,9 @@ class CostGate:
         from predictors.latency import default_cache_dir, load_predictor, profile_path
 
         s = self._settings
-        predictor = load_predictor(self.space, s, self.cache_dir)
+        predictor = load_predictor(self.space, s, self.cache_dir)  # re-anchored unless $NAS_LATENCY_REANCHOR=0
+        if predictor is not None and self.say is not None:
+            self.say(f"latency predicted with profile {predictor.profile.fingerprint}, {predictor.describe_anchor()}")
         if predictor is None and self.say is not None:
             path = profile_path(self.cache_dir or default_cache_dir(), self.space.name, s)
             self.say(f"no latency profile for space {self.space.name} at batch 1, {s.threads} thread(s), "
@@ -114,7 +117,8 @@ class CostGate:
             if self.predictor is not None:
                 mean, std = self.predictor.predict_one(arch)
                 out.latency_ms = mean
-                out.latency = {"source": PREDICTED, "std_ms": std, "fingerprint": self.predictor.profile.fingerprint}
+                out.latency = {"source": PREDICTED, "std_ms": std, "fingerprint": self.predictor.profile.fingerprint,
+                               "anchor": getattr(self.predictor, "anchor", 1.0)}
             else:
                 from nas.latency import measure_arch
 

@@ -106,3 +106,49 @@ def test_cli_profile_then_predict(tmp_path, capsys: pytest.CaptureFixture[str]) 
                  *flags]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["latency_ms"] > 0 and out["std_ms"] >= 0
+
+
+def test_reanchoring_rescales_predictions_by_the_median_ratio(nb_profile, monkeypatch) -> None:
+    import predictors.latency as lat
+
+    monkeypatch.setattr(lat, "_ANCHORS", {})
+    profiled = {json.dumps(a, sort_keys=True): ms for a, ms in nb_profile.networks}
+    archs = [NB.from_edges(["nor_conv_3x3"] * 6), NB.from_edges(["skip_connect"] * 6)]
+    pred = LatencyPredictor(nb_profile, NB, FAST)
+    before, std_before = pred.predict(archs)
+    seen: list[int] = []
+
+    def twice_as_slow(nets):  # a fake measurement: the machine runs at half the profile's speed
+        seen.append(len(nets))
+        return [2.0 * profiled[json.dumps(a.to_dict(), sort_keys=True)] for a in nets]
+
+    assert pred.reanchor(twice_as_slow) == pytest.approx(2.0)
+    after, std_after = pred.predict(archs)
+    assert np.allclose(after, 2.0 * before) and np.allclose(std_after, 2.0 * std_before)
+    assert 1 < seen[0] <= len(nb_profile.networks) and len(pred.anchor_ratios) == seen[0]
+    again = LatencyPredictor(nb_profile, NB, FAST)  # the factor is cached for the process
+    assert again.reanchor(lambda nets: pytest.fail("measured again")) == pytest.approx(2.0)
+    assert again.reanchor(lambda nets: [0.5 * profiled[json.dumps(a.to_dict(), sort_keys=True)] for a in nets],
+                          cached=False) == pytest.approx(0.5)
+    assert "x0.500" in again.describe_anchor()
+
+
+def test_correction_fits_only_terms_that_vary_between_networks(nb_profile) -> None:
+    pred = LatencyPredictor(nb_profile, NB, FAST)  # every NB201 network shares its fixed part and node sums
+    coef = dict(zip(pred.types, pred.coef))
+    assert coef["fixed"] == 1.0 and coef["cell_sum"] == 1.0
+    assert {t for t in pred.types if t.startswith("cell_op:")} >= {"cell_op:nor_conv_3x3", "cell_op:skip_connect"}
+
+
+def test_cli_predict_reports_the_anchor_and_can_skip_it(nb_profile, tmp_path, capsys) -> None:
+    flags = ["--input-size", "8", "--repeats", "3", "--clock", "cpu", "--cache-dir", str(tmp_path), "--json"]
+    nb_profile.save(profile_path(tmp_path, NB.name, FAST))
+    arch = tmp_path / "cell.json"
+    arch.write_text(NB.from_edges(["nor_conv_3x3"] * 6).to_json())
+    assert main(["latency", "predict", str(arch), "--no-reanchor", *flags]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["anchor_factor"] == 1.0 and plain["anchor_ratios"] == []
+    assert main(["latency", "predict", str(arch), *flags]) == 0
+    anchored = json.loads(capsys.readouterr().out)
+    assert anchored["anchor_factor"] > 0 and len(anchored["anchor_ratios"]) > 1
+    assert anchored["latency_ms"] == pytest.approx(plain["latency_ms"] * anchored["anchor_factor"])
