@@ -98,10 +98,20 @@ class MixedNode(nn.Module):
         if not self.pre:
             self.bn_out_w, self.bn_out_b = nn.Parameter(torch.ones(wmax)), nn.Parameter(torch.zeros(wmax))
 
-    def forward(self, slots: Sequence[Slot], plan: NodePlan, choices: dict[str, tuple[int, ...]],
-                rests: list[Tensor]) -> Tensor:  # -> (B, width, r, r)
+    def forward(self, slots: Sequence[Slot], paths: Sequence[tuple[NodePlan, Tensor | None]],
+                choices: dict[str, tuple[int, ...]], rests: list[Tensor]) -> Tensor:  # -> (B, width, r, r)
+        """The sum over `paths` of coefficient x the op under that plan (one path but ProxylessNAS's
+        architecture steps, which run two whole configurations of the node)."""
         parts, cols = self.gather(slots)
         x = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+        outs = [self._path(x, cols, plan, choices, rests) for plan, _ in paths]
+        if len(outs) == 1 and paths[0][1] is None:
+            return outs[0]
+        w = max(o.shape[1] for o in outs)
+        return sum(c * F.pad(o, (0, 0, 0, 0, 0, w - o.shape[1])) for (_, c), o in zip(paths, outs))
+
+    def _path(self, x: Tensor, cols: list[tuple[int, int]], plan: NodePlan, choices: dict[str, tuple[int, ...]],
+              rests: list[Tensor]) -> Tensor:
         scale: list[Tensor] = []
 
         def take(f: str) -> tuple[list[int], Tensor | None]:
@@ -184,7 +194,7 @@ class DenseSupernet(nn.Module):
     def gate_count(self) -> int:
         return self.n * (self.n - 1) // 2 + self.n  # per stage: optional inputs, then optional outputs
 
-    def forward(self, x: Tensor, plans: dict[str, list[Plan]], gates: list[GatePlan]) -> Tensor:
+    def forward(self, x: Tensor, plans: list[list[tuple[NodePlan, Tensor | None]]], gates: list[GatePlan]) -> Tensor:
         x = self.stem(x)  # (B, stem, H, W)
         per_stage, rests = self.gate_count(), []
         out: list[Slot] = []
@@ -209,7 +219,7 @@ class DenseSupernet(nn.Module):
                 slots.append((i - 1, feats[i - 1], None))
                 k = s * self.n + i - 1
                 node_rests: list[Tensor] = []
-                y = node(slots, {f: p[k] for f, p in plans.items()}, self.choices[s], node_rests)
+                y = node(slots, plans[k], self.choices[s], node_rests)
                 feats.append(y + sum(node_rests) if node_rests else y)
             out = []
             for j in range(self.n):

@@ -70,10 +70,36 @@ class DenseDifferentiable(BilevelFit):
 
     def forward(self, x: torch.Tensor, arch_step: bool = False, tau: float = 1.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        plans = {f: plan(self.alpha[f], self.mode, arch_step=arch_step, tau=tau, generator=generator)
-                 if f in self.alpha else self.fixed for f in FACTORS}
+        if self.mode == "proxyless" and arch_step:
+            paths = self._two_paths(generator)
+        else:
+            by_factor = {f: plan(self.alpha[f], self.mode, arch_step=arch_step, tau=tau, generator=generator)
+                         if f in self.alpha else self.fixed for f in FACTORS}
+            paths = [[({f: p[k] for f, p in by_factor.items()}, None)] for k in range(len(self.fixed))]
         gates = gate_plans(self.gates, self.mode, arch_step=arch_step, tau=tau, generator=generator)
-        return self.net(x, plans, gates)
+        return self.net(x, paths, gates)
+
+    def _two_paths(self, generator: torch.Generator | None) -> list[list[tuple[dict[str, Any], torch.Tensor]]]:
+        """ProxylessNAS on a node's whole op: two configurations drawn (each factor from its softmax),
+        their probabilities renormalised over the pair, one gate open, straight-through; so two
+        sliced convs run per node, however many factors and choices there are."""
+        logp = {f: F.log_softmax(a, -1) for f, a in self.alpha.items()}
+        out = []
+        for k in range(len(self.fixed)):
+            draws = [{f: int(torch.multinomial(lp[k].detach().exp(), 1, generator=generator)) for f, lp in logp.items()}
+                     for _ in range(2)]
+            if draws[0] == draws[1]:  # the same configuration twice: its one path, with a gate of value 1
+                p = torch.stack([sum((lp[k][draws[0][f]] for f, lp in logp.items()), torch.tensor(0.0))])
+                gate = (p - p.detach() + 1.0).view(1)
+                draws = draws[:1]
+            else:
+                pair = torch.stack([sum((lp[k][d[f]] for f, lp in logp.items()), torch.tensor(0.0)) for d in draws])
+                q = F.softmax(pair, 0)
+                j = int(torch.multinomial(q.detach(), 1, generator=generator))
+                gate = torch.zeros(2).scatter_(0, torch.tensor([j]), 1.0) - q.detach() + q
+            out.append([({f: ([d[f]], None, None) if f in d else self.fixed[k] for f in FACTORS}, gate[m])
+                        for m, d in enumerate(draws)])
+        return out
 
     # --- what was learned ------------------------------------------------------------------------
     def probs(self) -> dict[str, np.ndarray]:
