@@ -64,7 +64,8 @@ def _centre(k: int, size: int) -> Tensor:
 
 class Gathered(nn.Module):
     """Reads a layout of slots: per-slot BN-ReLU (pre-activation: the gate scales after it, so BN
-    does not undo the gate), times the gate, concatenated."""
+    does not undo the gate; folded into BN's affine, so it costs no activation memory), times the
+    gate (post-activation), concatenated."""
 
     def __init__(self, size: int, offsets: Sequence[int], bn: bool) -> None:
         super().__init__()
@@ -76,9 +77,12 @@ class Gathered(nn.Module):
         parts, cols = [], []
         for j, f, g in slots:
             off, c = self.offsets[j], f.shape[1]
-            if self.bn_w is not None:
-                f = F.relu(_bn(f, self.bn_w[off:off + c], self.bn_b[off:off + c]))
-            parts.append(f if g is None else f * g)
+            if self.bn_w is not None:  # a gate g >= 0 folds into BN's affine: relu(g * bn(f)) = g * relu(bn(f))
+                w, b = self.bn_w[off:off + c], self.bn_b[off:off + c]
+                f = F.relu(_bn(f, w if g is None else w * g, b if g is None else b * g), inplace=True)
+            elif g is not None:
+                f = f * g
+            parts.append(f)
             cols.append((off, c))
         return parts, cols
 
@@ -136,7 +140,7 @@ class MixedNode(nn.Module):
         out: Tensor | float = 0.0
         for n, b in enumerate(bots):
             if b:
-                y = F.relu(_bn(F.conv2d(x, _cols(self.w1[:w], cols)), self.bn_mid_w[:w], self.bn_mid_b[:w]))
+                y = F.relu(_bn(F.conv2d(x, _cols(self.w1[:w], cols)), self.bn_mid_w[:w], self.bn_mid_b[:w]), inplace=True)
                 y = y if wmask is None else y * wmask
                 weight = self.wk_b[:w, :w]
             else:
@@ -153,11 +157,11 @@ class MixedNode(nn.Module):
             out = out + (z if bc is None else bc[n] * z)
         assert isinstance(out, Tensor)
         if not self.pre:
-            out = F.relu(_bn(out, self.bn_out_w[:w], self.bn_out_b[:w]))
+            out = F.relu(_bn(out, self.bn_out_w[:w], self.bn_out_b[:w]), inplace=True)
         if wmask is not None:
             out = out * wmask
-        for c in scale:
-            out = out * c
+        if scale:  # one multiply by the product: each would save another copy of the output
+            out = out * torch.stack(scale).prod()
         return out
 
 
