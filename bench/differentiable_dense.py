@@ -19,6 +19,8 @@ no candidate met the budget). Needs a cached batch-1 latency profile (`NAS_LATEN
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 import time
@@ -91,13 +93,14 @@ def latency(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     rows = []
     for budget in [float(v) for v in args.budgets.split(",")]:
-        name = f"dense_{args.mode}_{budget:g}ms"
+        name = f"dense_{args.mode.split('?')[0]}_{budget:g}ms"
         run = Path(args.runs_dir) / name
         start = time.perf_counter()
-        code = main(["search", "--space", args.space, "--strategy", args.mode, "--dataset", args.dataset,
-                     "--supernet-steps", str(args.steps), "--trials", str(args.trials), "--epochs", str(args.epochs),
-                     "--evaluator", "train", "--max-latency-ms", f"{budget:g}", "--threads", "1",
-                     "--runs-dir", args.runs_dir, "--name", name, "--quiet", "--json"])
+        with contextlib.redirect_stdout(io.StringIO()):  # the command's JSON: results.json has it
+            code = main(["search", "--space", args.space, "--strategy", args.mode, "--dataset", args.dataset,
+                         "--supernet-steps", str(args.steps), "--trials", str(args.trials),
+                         "--epochs", str(args.epochs), "--evaluator", "train", "--max-latency-ms", f"{budget:g}",
+                         "--threads", "1", "--runs-dir", args.runs_dir, "--name", name, "--quiet", "--json"])
         wall = time.perf_counter() - start
         fit = json.loads((run / "supernet.json").read_text())
         traj = json.loads((run / "arch_trajectory.json").read_text())
@@ -107,11 +110,14 @@ def latency(args: argparse.Namespace) -> list[dict[str, Any]]:
         picked = res.get("best") or {}
         rows.append({"budget_ms": budget, "exit": code, "wall_s": round(wall, 1),
                      "max_expected_ms_over_steps": max(t["expected_latency_ms"] for t in traj),
-                     "predicted_argmax_ms": fit.get("predicted_latency_ms"),
+                     "argmax_predicted_ms": fit.get("argmax_predicted_ms"), "repairs": fit.get("repairs"),
+                     "pick_predicted_ms": fit.get("predicted_latency_ms"),
+                     "confirmed_keys": [e.get("arch_key") for e in entries],
                      "confirmed_measured": measured,
                      "pick_bound_ms": None if not picked.get("latency_ms") else
                      picked["latency_ms"] + 2 * (picked.get("latency_iqr_ms") or 0.0),
-                     "pick_val_accuracy": picked.get("val_accuracy"), "pick_test_accuracy": picked.get("test_accuracy")})
+                     "pick_val_accuracy": picked.get("val_accuracy"),
+                     "pick_test_accuracy": picked.get("test_accuracy")})
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -125,8 +131,9 @@ def main() -> None:
     la.add_argument("--budgets", default="6,8,10")
     la.add_argument("--mode", default="gdas")
     la.add_argument("--space", default="dense")
-    la.add_argument("--dataset", default=f"npz:{ROOT.parent / 'shared' / 'data' / 'cifar10_subset.npz'}?subset=2000&val=0.5")
-    la.add_argument("--steps", type=int, default=150)
+    data = ROOT.parent / "shared" / "data" / "cifar10_subset.npz"
+    la.add_argument("--dataset", default=f"npz:{data}?subset=1000&val=0.5")
+    la.add_argument("--steps", type=int, default=100)
     la.add_argument("--trials", type=int, default=2)
     la.add_argument("--epochs", type=int, default=1)
     la.add_argument("--runs-dir", default="/tmp/dsup_bench_runs")

@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--config", metavar="FILE", help="a run's config.json (or a JSON object of search settings) to "
                                                     "start from; flags given override it")
     p.add_argument("--space", help=f"a registered space or module:attr (default {d['space']})")
-    p.add_argument("--strategy", help="smash, darts, gdas, proxyless (differentiable, nb201; options as "
+    p.add_argument("--strategy", help="smash, darts, gdas, proxyless (differentiable, nb201 or dense; options as "
                                       "gdas?channels=8&cells=1, see docs/differentiable.md), random, evolution, tpe, "
                                       "nsga2, gp, qmc, cmaes or another registered "
                                       f"strategy (default: smash for the dense space without --evaluator, else "

@@ -246,7 +246,7 @@ class Search:
                                   data.input_size, self.strategy_options, self.config.supernet_steps,
                                   self.config.seed, latency, budget if latency is not None else None)
             keep += ["mode", "arch", "arch_string", "param_free_share", "probs", "alpha", "space",
-                     "expected_latency_ms", "max_latency_ms", "predicted_latency_ms"]
+                     "expected_latency_ms", "max_latency_ms", "predicted_latency_ms", "argmax_predicted_ms", "repairs"]
         model = model.to(self.config.device)
         summary = model.fit(data, self.run_dir / SUPERNET_FILE, quiet=self.quiet, deadline=deadline)
         if summary["steps"] < self.config.supernet_steps:

@@ -11,8 +11,8 @@ MODES = ("darts", "gdas", "proxyless")
 
 @dataclass(frozen=True)
 class DiffOptions:
-    channels: int = 16  # C of the NB201 skeleton (the benchmark's)
-    cells: int = 1  # cells per stage: the benchmark has 5, fewer is the usual search proxy
+    channels: int = 16  # C of the NB201 skeleton (the benchmark's); the dense space's sizes come from --space
+    cells: int = 1  # NB201 cells per stage: the benchmark has 5, fewer is the usual search proxy
     batch_size: int = 64
     lr: float = 0.025  # weights: SGD, momentum 0.9, cosine over the steps (DARTS's recipe)
     weight_decay: float = 3e-4

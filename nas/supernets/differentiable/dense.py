@@ -140,7 +140,8 @@ class MixedNode(nn.Module):
         out: Tensor | float = 0.0
         for n, b in enumerate(bots):
             if b:
-                y = F.relu(_bn(F.conv2d(x, _cols(self.w1[:w], cols)), self.bn_mid_w[:w], self.bn_mid_b[:w]), inplace=True)
+                y = _bn(F.conv2d(x, _cols(self.w1[:w], cols)), self.bn_mid_w[:w], self.bn_mid_b[:w])
+                y = F.relu(y, inplace=True)
                 y = y if wmask is None else y * wmask
                 weight = self.wk_b[:w, :w]
             else:

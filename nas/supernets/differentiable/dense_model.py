@@ -121,7 +121,10 @@ class DenseDifferentiable(BilevelFit):
         if repair and self.budget_ms is not None:
             from nas.supernets.differentiable.dense_latency import repair as repair_picks
 
-            picks, self.predicted_ms = repair_picks(self.space, picks, probs, self.latency.predictor, self.budget_ms)
+            self.argmax_ms = float(self.latency.predictor.predict([arch_of(self.space, picks)])[0][0])
+            repaired, self.predicted_ms = repair_picks(self.space, picks, probs, self.latency.predictor, self.budget_ms)
+            self.repairs = sum(repaired[k] != v for k, v in picks.items())
+            picks = repaired
         return arch_of(self.space, picks)
 
     def propose(self, rng: np.random.Generator) -> Architecture:
@@ -167,7 +170,7 @@ class DenseDifferentiable(BilevelFit):
                "probs": {k: np.round(v, 4).tolist() for k, v in self.probs().items()},
                "expected_latency_ms": self.expected_latency(), "max_latency_ms": self.budget_ms}
         if self.budget_ms is not None:
-            out["predicted_latency_ms"] = self.predicted_ms
+            out.update(predicted_latency_ms=self.predicted_ms, argmax_predicted_ms=self.argmax_ms, repairs=self.repairs)
         return out
 
     def _logits(self) -> dict[str, Any]:
