@@ -241,7 +241,8 @@ class Search:
             if budget is not None and self.space.name == "dense":
                 from nas.supernets.differentiable.dense_latency import ExpectedLatency, budget_predictor
 
-                latency = ExpectedLatency(self.space, *budget_predictor(self.space, self.config.device, data))
+                latency = ExpectedLatency(self.space, *budget_predictor(self.space, self.config.device, data,
+                                                                        clock=self.config.latency_clock))
             model = make_supernet(self.space, self.config.strategy_name, data.num_classes, data.in_channels,
                                   data.input_size, self.strategy_options, self.config.supernet_steps,
                                   self.config.seed, latency, budget if latency is not None else None)
@@ -277,7 +278,8 @@ class Search:
             return None
         trials = self.study.get_trials(deepcopy=False)
         limit = self.config.max_latency_ms
-        check = None if limit is None else latency_check(limit, self.space, self.config.device)
+        check = None if limit is None else latency_check(limit, self.space, self.config.device,
+                                                         self.config.latency_clock)
         entries = confirm(trials, self.objectives, self.config.confirm, self.space, self.data, self.recipe(),
                           self.run_dir, measured_check=check,
                           deadline_passed=lambda: deadline is not None and time.monotonic() >= deadline)
@@ -322,7 +324,8 @@ class Search:
             if self.config.max_latency_ms is not None and self.gate is not None and self.gate.source is not None:
                 from nas.search.confirm import latency_check, measured_best  # no confirm stage: measure the pick
 
-                check = latency_check(self.config.max_latency_ms, self.space, self.config.device)
+                check = latency_check(self.config.max_latency_ms, self.space, self.config.device,
+                                      self.config.latency_clock)
                 t, measured = measured_best(trials, self.objectives, self.data, check)
             if t is not None:
                 r = t.user_attrs["result"]

@@ -214,18 +214,19 @@ def repair(space: Any, picks: dict[str, Any], probs: dict[str, Any], predictor: 
     return picks, now
 
 
-def budget_predictor(space: Any, device: str, data: Any, cache_dir: Any = None) -> tuple[Any, Any]:
+def budget_predictor(space: Any, device: str, data: Any, cache_dir: Any = None, clock: str = "wall") -> tuple[Any, Any]:
     """(predictor, settings) for a hard budget: the cached profile at batch 1, this process's threads,
     the data's input shape; none cached raises with the one command that makes it."""
     from nas.search.limits import search_latency_settings
     from predictors.latency import load_predictor
 
-    s = search_latency_settings(device, data)
+    s = search_latency_settings(device, data, clock=clock)
     predictor = load_predictor(space, s, cache_dir)
     if predictor is None:
         raise ValueError(f"--max-latency-ms with a differentiable strategy needs the per-kernel latency model: no "
                          f"profile is cached for space {space.name} at batch 1, {s.threads} thread(s), "
                          f"{s.input_size}x{s.input_size}x{s.in_channels}, {s.device}; make one with `nas latency "
                          f"profile --space {space.name} --device {s.device} --threads {s.threads} --input-size "
-                         f"{s.input_size} --in-channels {s.in_channels} --num-classes {s.num_classes}`")
+                         f"{s.input_size} --in-channels {s.in_channels} --num-classes {s.num_classes}"
+                         f"{' --clock cpu' if clock == 'cpu' else ''}`")
     return predictor, s

@@ -49,3 +49,11 @@ def test_dense_search_killed_during_supernet_training_follows_the_same_trajector
     assert np.allclose([flat(r) for r in resumed], [flat(r) for r in whole], rtol=0, atol=1e-6)
     assert [r["argmax"] for r in resumed] == [r["argmax"] for r in whole]
     assert json.loads((killed / "supernet.json").read_text())["arch"] == fit["arch"]
+
+
+def test_a_latency_budget_without_a_profile_says_how_to_make_one(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NAS_LATENCY_CACHE", str(tmp_path / "empty"))
+    assert main([*argv(tmp_path, "budget"), "--max-latency-ms", "5", "--latency-clock", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "nas latency profile --space dense" in err and "--clock cpu" in err and len(err.strip().splitlines()) == 1
