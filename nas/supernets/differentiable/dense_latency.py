@@ -17,9 +17,10 @@ the kernel models are evaluated once, at the anchors, when the model is built.
 `project` keeps a budget after an architecture step: if the expected latency is over it, the
 parameters move toward the cheapest configuration, by bisection on the mixing weight, to the first
 point under it. `repair` discretises under the budget with the full predictor: while the argmax
-architecture is predicted over it, apply the single change (a gate off, a cheaper factor choice)
-that saves the most ms per unit of log-probability lost. The confirm stage's measurement (median +
-2 IQR <= budget) is the guarantee; these keep the search where that can hold.
+architecture is predicted over it (mean + `latency_margin` x the predictor's std), apply the single
+change (a gate off, a cheaper factor choice) that saves the most ms per unit of log-probability
+lost. The confirm stage's measurement (median + 2 IQR <= budget) is the guarantee; these keep the
+search where that can hold.
 """
 
 from __future__ import annotations
@@ -183,10 +184,14 @@ def project(model: ExpectedLatency, alpha: dict[str, Tensor], beta: Tensor, budg
 
 
 def repair(space: Any, picks: dict[str, Any], probs: dict[str, Any], predictor: Any, budget: float,
-           rounds: int = 60) -> tuple[dict[str, Any], float]:
-    """Greedy: the argmax `picks` changed one decision at a time until predicted <= budget (or no
-    change lowers the prediction); returns the picks and their predicted ms."""
-    now = float(predictor.predict([arch_of(space, picks)])[0][0])
+           margin: float = 0.0, rounds: int = 60) -> tuple[dict[str, Any], float]:
+    """Greedy: the argmax `picks` changed one decision at a time until the predicted mean + `margin`
+    x its std is <= budget (or no change lowers it); returns the picks and that bound in ms."""
+    def bound(archs: list[Any]) -> np.ndarray:
+        mean, std = predictor.predict(archs)
+        return mean + margin * std
+
+    now = float(bound([arch_of(space, picks)])[0])
     widths = {f"s{s}_n{i}_": s for s, i in nodes_of(space)}
     for _ in range(rounds):
         if now <= budget:
@@ -203,7 +208,7 @@ def repair(space: Any, picks: dict[str, Any], probs: dict[str, Any], predictor: 
                     cands.append({**picks, name: other})
         if not cands:
             break
-        ms = predictor.predict([arch_of(space, c) for c in cands])[0]
+        ms = bound([arch_of(space, c) for c in cands])
         base = log_prob(space, probs, picks)
         score = [(now - m) / (base - log_prob(space, probs, c) + 1e-3) if m < now else -np.inf
                  for c, m in zip(cands, ms)]

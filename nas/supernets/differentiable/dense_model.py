@@ -122,7 +122,8 @@ class DenseDifferentiable(BilevelFit):
             from nas.supernets.differentiable.dense_latency import repair as repair_picks
 
             self.argmax_ms = float(self.latency.predictor.predict([arch_of(self.space, picks)])[0][0])
-            repaired, self.predicted_ms = repair_picks(self.space, picks, probs, self.latency.predictor, self.budget_ms)
+            repaired, self.predicted_ms = repair_picks(self.space, picks, probs, self.latency.predictor,
+                                                       self.budget_ms, self.options.latency_margin)
             self.repairs = sum(repaired[k] != v for k, v in picks.items())
             picks = repaired
         return arch_of(self.space, picks)
