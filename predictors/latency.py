@@ -341,6 +341,36 @@ class LatencyPredictor:
         terms[:, k_cat + 2] = [g.number_of_edges() for g in graphs]  # inputs gathered per merge
         return terms, var
 
+    def kernel_costs(self, ks: Sequence[Kernel]) -> np.ndarray:
+        """Each kernel's share of `predict`'s mean: its predicted ms times its category's correction
+        weight, plus its activation traffic's term. The mean of a network is the sum over its kernels
+        plus `graph_costs` (both linear), which is what a differentiable expected latency needs."""
+        k_cat = len(self.types)
+        out = np.zeros(len(ks))
+        for t in dict.fromkeys(k[0] for k in ks):
+            if t not in self.models:
+                raise ValueError(f"the latency profile has no {t!r} kernels; profile this space again")
+            rows = [n for n, k in enumerate(ks) if k[0] == t]
+            unique = list(dict.fromkeys(ks[n] for n in rows))
+            ms, _ = self.models[t].predict(np.asarray([features(k) for k in unique]))
+            got = {k: self.table.get(k, m) for k, m in zip(unique, ms)}
+            for n in rows:
+                k = ks[n]
+                if self.coef is None:
+                    out[n] = got[k]
+                    continue
+                c = category(k)
+                out[n] = self.coef[self.types.index(c) if c in self.types else 0] * got[k] \
+                    + self.coef[k_cat + 1] * traffic(k) * self.settings.batch_size * 4e-6
+        return out
+
+    def graph_costs(self) -> tuple[float, float, float]:
+        """(ms per graph node, ms per graph edge, constant ms) of the correction (zeros without one)."""
+        if self.coef is None:
+            return 0.0, 0.0, 0.0
+        k_cat = len(self.types)
+        return float(self.coef[k_cat]), float(self.coef[k_cat + 2]), float(self.coef[-1])
+
     def kernel_sum(self, archs: Sequence[Any]) -> np.ndarray:
         """The baseline without the correction: the sum of the kernel predictions."""
         terms, _ = self.kernel_terms(archs)

@@ -24,7 +24,7 @@ from nas.errors import UserError
 # Flags that define a search (a resumed run keeps its own): their defaults are SearchConfig's.
 CONFIG_FLAGS = ("space", "evaluator", "strategy", "seed", "dataset", "epochs", "objectives", "max_latency_ms",
                 "max_params", "max_flops", "pruner", "storage", "confirm", "confirm_epochs", "confirm_seed",
-                "confirm_train", "supernet_steps", "init")
+                "confirm_train", "supernet_steps", "init", "latency_clock")
 RESUME_FLAGS = ("trials", "timeout", "device", "threads", "json", "quiet")
 
 
@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--config", metavar="FILE", help="a run's config.json (or a JSON object of search settings) to "
                                                     "start from; flags given override it")
     p.add_argument("--space", help=f"a registered space or module:attr (default {d['space']})")
-    p.add_argument("--strategy", help="smash, darts, gdas, proxyless (differentiable, nb201; options as "
+    p.add_argument("--strategy", help="smash, darts, gdas, proxyless (differentiable, nb201 or dense; options as "
                                       "gdas?channels=8&cells=1, see docs/differentiable.md), random, evolution, tpe, "
                                       "nsga2, gp, qmc, cmaes or another registered "
                                       f"strategy (default: smash for the dense space without --evaluator, else "
@@ -59,6 +59,9 @@ def add_parser(sub: Any) -> None:
                                                            "recipe (default: the train evaluator's, else nas train's)")
     p.add_argument("--objectives", help="comma-separated: accuracy first, then any of latency_ms, params, flops "
                                         "(default accuracy)")
+    p.add_argument("--latency-clock", choices=("wall", "cpu"),
+                   help="how --max-latency-ms is measured and profiled: wall (default) or cpu (the thread's CPU "
+                        "time, --threads 1: stabler on a loaded machine)")
     p.add_argument("--max-latency-ms", type=positive_float,
                    help="hard limit, batch 1 on --device with these --threads: architectures predicted slower (the "
                         "cached latency profile; without one, measured) are not evaluated; the confirm stage "

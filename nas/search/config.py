@@ -47,6 +47,9 @@ class SearchConfig:
     epochs: int = 15  # per trained architecture (the train evaluator and confirmation)
     objectives: tuple[str, ...] = ("val_accuracy",)
     max_latency_ms: float | None = None
+    # how latency is measured (and the profile's fingerprint): wall, or cpu (the thread's CPU time, --threads 1
+    # on a CPU: stabler on a loaded machine, where other processes' time lands in wall-clock IQRs)
+    latency_clock: str = "wall"
     max_params: int | None = None
     max_flops: int | None = None  # MACs (the project's `flops`), as `nas select --max-flops`
     pruner: str = "none"
@@ -63,6 +66,8 @@ class SearchConfig:
     smash: SmashConfig = field(default_factory=SmashConfig)
 
     def __post_init__(self) -> None:
+        if self.latency_clock not in ("wall", "cpu"):
+            raise ValueError(f"--latency-clock {self.latency_clock!r}: use wall or cpu")
         if isinstance(self.trials, int) and self.trials < 1:
             raise ValueError(f"--trials must be at least 1 (one trial = one architecture evaluated), got {self.trials}")
         for name in ("trials", "epochs", "supernet_steps"):

@@ -76,7 +76,7 @@ def confirm(trials: list[FrozenTrial], objectives: Objectives, k: int, space: An
     return out
 
 
-def latency_check(limit_ms: float, space: Any, device: str = "cpu") -> MeasuredCheck:
+def latency_check(limit_ms: float, space: Any, device: str = "cpu", clock: str = "wall") -> MeasuredCheck:
     """The hard `--max-latency-ms` check of a candidate: its latency measured now (batch 1, this
     process's threads, the data's input shape: `nas.search.limits.search_latency_settings`), kept in
     the entry, and a reason when the median + 2 IQR is over the limit, so a search's pick always
@@ -86,7 +86,7 @@ def latency_check(limit_ms: float, space: Any, device: str = "cpu") -> MeasuredC
         from nas.latency import measure_arch
         from nas.search.limits import search_latency_settings
 
-        m = measure_arch(Architecture.from_dict(entry["arch"]), search_latency_settings(device, data, 30), space)
+        m = measure_arch(Architecture.from_dict(entry["arch"]), search_latency_settings(device, data, 30, clock), space)
         entry["latency_ms"], entry["latency_iqr_ms"] = m.latency_ms, m.iqr_ms
         if m.bound_ms <= limit_ms:
             return None

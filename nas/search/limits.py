@@ -47,7 +47,7 @@ class Costs:
         return result
 
 
-def search_latency_settings(device: str, data: Any, repeats: int = 20) -> Any:
+def search_latency_settings(device: str, data: Any, repeats: int = 20, clock: str = "wall") -> Any:
     """The settings a search's latency is predicted and measured under: batch 1, this process's
     threads, the dataset's input shape, the run's device (the confirm stage uses the same)."""
     import torch
@@ -55,7 +55,7 @@ def search_latency_settings(device: str, data: Any, repeats: int = 20) -> Any:
     from nas.latency import LatencySettings
 
     return LatencySettings(device=device, batch_size=1, threads=torch.get_num_threads(), input_size=data.input_size,
-                           in_channels=data.in_channels, num_classes=data.num_classes, repeats=repeats)
+                           in_channels=data.in_channels, num_classes=data.num_classes, repeats=repeats, clock=clock)
 
 
 class CostGate:
@@ -63,7 +63,7 @@ class CostGate:
 
     def __init__(self, space: Any, objectives: Objectives, data: Callable[[], Any], device: str = "cpu", *,
                  latency: bool = False, cache_dir: Path | None = None, say: Callable[[str], None] | None = None,
-                 predictor: Any = None) -> None:
+                 predictor: Any = None, clock: str = "wall") -> None:
         from search_spaces.capabilities import has
 
         if objectives.max_flops is not None and not has(space, "shape"):
@@ -71,12 +71,12 @@ class CostGate:
                              f"{getattr(space, 'name', space)!r} lacks; drop --max-flops")
         self.space, self.objectives, self._data, self.device = space, objectives, data, device
         self.latency, self.cache_dir, self.say = latency, cache_dir, say
-        self.predictor, self._settings = predictor, None
+        self.predictor, self._settings, self.clock = predictor, None, clock
 
     @property
     def settings(self) -> Any:
         if self._settings is None:
-            self._settings = search_latency_settings(self.device, self._data())
+            self._settings = search_latency_settings(self.device, self._data(), clock=self.clock)
             if self.latency and self.predictor is None:
                 self.predictor = self._load_predictor()
         return self._settings
@@ -102,7 +102,7 @@ class CostGate:
                      f"{s.input_size}x{s.input_size}x{s.in_channels}, {s.device} ({path.name}): each architecture's "
                      f"latency is measured before it is evaluated instead of predicted; `nas latency profile --space "
                      f"{self.space.name} --device {s.device} --threads {s.threads} --input-size {s.input_size} "
-                     f"--in-channels {s.in_channels} --num-classes {s.num_classes}` caches one")
+                     f"--in-channels {s.in_channels} --num-classes {s.num_classes}{_clock_flag(s)}` caches one")
         return predictor
 
     def costs(self, arch: Architecture) -> Costs:
@@ -156,7 +156,12 @@ def make_gate(search: Any) -> CostGate | None:
     if getattr(search.evaluator, "reports_costs", False) or not (latency or objectives.has_limits):
         return None
     say = None if search.quiet else (lambda line: print(f"note: {line}", file=sys.stderr))
-    return CostGate(search.space, objectives, lambda: search.data, search.config.device, latency=latency, say=say)
+    return CostGate(search.space, objectives, lambda: search.data, search.config.device, latency=latency, say=say,
+                    clock=search.config.latency_clock)
+
+
+def _clock_flag(settings: Any) -> str:
+    return " --clock cpu" if settings.clock == "cpu" else ""
 
 
 def measured_front(front: list[dict[str, Any]], archs: list[Architecture], gate: CostGate,

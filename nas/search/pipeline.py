@@ -59,9 +59,16 @@ def run_space(config: SearchConfig, space: Any = None) -> Any:
         from nas.evaluators.supernet import smash_space
 
         space = smash_space(space)  # SMASH's supernet covers the sub-space with every 1x1 conv present
-    if config.supernet in DIFFERENTIABLE_STRATEGIES and getattr(space, "name", None) != "nb201":
-        raise ValueError(f"--strategy {config.strategy_name} searches the nb201 cell (its supernet for the dense "
-                         "space is not built yet): use --space nb201")
+    if config.supernet in DIFFERENTIABLE_STRATEGIES and getattr(space, "name", None) not in ("nb201", "dense"):
+        raise ValueError(f"--strategy {config.strategy_name} searches the nb201 cell or the dense space: use "
+                         "--space nb201 or --space dense (with its options)")
+    if config.supernet in DIFFERENTIABLE_STRATEGIES and hasattr(space, "around"):
+        raise ValueError(f"--strategy {config.strategy_name} covers dense's configured sub-space, not "
+                         "dense?around=NAME; search that with --strategy tpe or evolution")
+    if config.supernet in DIFFERENTIABLE_STRATEGIES and getattr(space, "name", None) == "dense":
+        from nas.supernets.differentiable.dense_choices import check_config
+
+        check_config(space.config)
     return space
 
 
@@ -229,17 +236,24 @@ class Search:
 
             model: Any = Smash(self.space, data.num_classes, data.in_channels, self.config.smash)
         else:
-            from nas.supernets.differentiable.model import Differentiable
+            from nas.supernets.differentiable import make_supernet
 
-            model = Differentiable(self.space, self.config.strategy_name, data.num_classes, data.in_channels,
-                                   data.input_size, self.strategy_options, self.config.supernet_steps,
-                                   self.config.seed)
-            keep += ["mode", "arch", "arch_string", "param_free_share", "probs", "alpha"]
+            latency, budget = None, self.config.max_latency_ms
+            if budget is not None and self.space.name == "dense":
+                from nas.supernets.differentiable.dense_latency import ExpectedLatency, budget_predictor
+
+                latency = ExpectedLatency(self.space, *budget_predictor(self.space, self.config.device, data,
+                                                                        clock=self.config.latency_clock))
+            model = make_supernet(self.space, self.config.strategy_name, data.num_classes, data.in_channels,
+                                  data.input_size, self.strategy_options, self.config.supernet_steps,
+                                  self.config.seed, latency, budget if latency is not None else None)
+            keep += ["mode", "arch", "arch_string", "param_free_share", "probs", "alpha", "space",
+                     "expected_latency_ms", "max_latency_ms", "predicted_latency_ms", "argmax_predicted_ms", "repairs"]
         model = model.to(self.config.device)
         summary = model.fit(data, self.run_dir / SUPERNET_FILE, quiet=self.quiet, deadline=deadline)
         if summary["steps"] < self.config.supernet_steps:
             return {**summary, "done": False}
-        summary = {k: summary[k] for k in keep}
+        summary = {k: summary[k] for k in keep if k in summary}
         if hasattr(model, "trajectory"):  # the architecture parameters every few steps
             write_json(self.run_dir / TRAJECTORY_FILE, model.trajectory)
         write_json(self.run_dir / FITTED_FILE, summary)
@@ -265,7 +279,8 @@ class Search:
             return None
         trials = self.study.get_trials(deepcopy=False)
         limit = self.config.max_latency_ms
-        check = None if limit is None else latency_check(limit, self.space, self.config.device)
+        check = None if limit is None else latency_check(limit, self.space, self.config.device,
+                                                         self.config.latency_clock)
         entries = confirm(trials, self.objectives, self.config.confirm, self.space, self.data, self.recipe(),
                           self.run_dir, measured_check=check,
                           deadline_passed=lambda: deadline is not None and time.monotonic() >= deadline)
@@ -310,7 +325,8 @@ class Search:
             if self.config.max_latency_ms is not None and self.gate is not None and self.gate.source is not None:
                 from nas.search.confirm import latency_check, measured_best  # no confirm stage: measure the pick
 
-                check = latency_check(self.config.max_latency_ms, self.space, self.config.device)
+                check = latency_check(self.config.max_latency_ms, self.space, self.config.device,
+                                      self.config.latency_clock)
                 t, measured = measured_best(trials, self.objectives, self.data, check)
             if t is not None:
                 r = t.user_attrs["result"]

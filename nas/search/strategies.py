@@ -211,6 +211,7 @@ def _differentiable_proposer(search: Any) -> Any:
 for _mode, _about in (("darts", "DARTS: softmax mixture of every op, first-order bilevel, beta-DARTS regulariser"),
                       ("gdas", "GDAS: one Gumbel-softmax op per edge per step, temperature 10 -> 0.1"),
                       ("proxyless", "ProxylessNAS binary gates: one path per weight step, two for the gate gradient")):
-    register_strategy(Strategy(_mode, lambda c: optuna.samplers.RandomSampler(seed=c.seed), about=_about + " (nb201)",
+    register_strategy(Strategy(_mode, lambda c: optuna.samplers.RandomSampler(seed=c.seed),
+                               about=_about + " (nb201, dense)",
                                multi_objective=False, make_proposer=_differentiable_proposer, supernet=_mode,
                                options=DiffOptions))

@@ -4,11 +4,30 @@ GDAS (Gumbel-softmax, one op per edge) and ProxylessNAS-style binary gates (one 
 `config.py` holds `DiffOptions` (no torch), `modes.py` how each mode mixes an edge, `nb201.py` the
 supernet's modules, `model.py` the `Differentiable` supernet (bilevel fit, discretise, propose),
 `strategy.py` how the pipeline proposes trials from it (argmax first, then samples).
+The dense DAG: `dense.py` (modules), `dense_model.py` (`DenseDifferentiable`), `dense_choices.py`
+(its decisions as the sub-space names them), `dense_latency.py` (expected latency, hard budget).
+`bilevel.py` holds the bilevel loop both share.
 """
 
 from nas.supernets.differentiable.config import MODES, DiffOptions
 
-__all__ = ["MODES", "DiffOptions", "Differentiable"]
+__all__ = ["MODES", "DiffOptions", "Differentiable", "make_supernet"]
+
+
+def make_supernet(space, mode: str, num_classes: int, in_channels: int, input_size: int, options: DiffOptions,
+                  steps: int, seed: int, latency=None, budget_ms: float | None = None):
+    """The differentiable supernet of `space` (nb201's cell or the dense DAG); a latency budget
+    (dense only) needs `latency` (`dense_latency.ExpectedLatency`)."""
+    if getattr(space, "name", None) == "dense":
+        from nas.supernets.differentiable.dense_model import DenseDifferentiable
+
+        return DenseDifferentiable(space, mode, num_classes, in_channels, input_size, options, steps, seed,
+                                   latency, budget_ms)
+    from nas.supernets.differentiable.model import Differentiable
+
+    if budget_ms is not None:
+        raise ValueError("the NB201 supernet has no latency budget; drop --max-latency-ms or use --space dense")
+    return Differentiable(space, mode, num_classes, in_channels, input_size, options, steps, seed)
 
 
 def __getattr__(name: str):  # torch loads only when the supernet itself is used

@@ -11,8 +11,8 @@ MODES = ("darts", "gdas", "proxyless")
 
 @dataclass(frozen=True)
 class DiffOptions:
-    channels: int = 16  # C of the NB201 skeleton (the benchmark's)
-    cells: int = 1  # cells per stage: the benchmark has 5, fewer is the usual search proxy
+    channels: int = 16  # C of the NB201 skeleton (the benchmark's); the dense space's sizes come from --space
+    cells: int = 1  # NB201 cells per stage: the benchmark has 5, fewer is the usual search proxy
     batch_size: int = 64
     lr: float = 0.025  # weights: SGD, momentum 0.9, cosine over the steps (DARTS's recipe)
     weight_decay: float = 3e-4
@@ -25,6 +25,9 @@ class DiffOptions:
     tau_max: float = 10.0  # GDAS's Gumbel-softmax temperature, annealed linearly to tau_min
     tau_min: float = 0.1
     exclude_none: bool = False  # discretise without the `none` op (DARTS's genotype rule)
+    # dense space with --max-latency-ms: discretisation repairs the argmax until the latency predictor's
+    # mean + latency_margin x its std is under the budget (the confirm stage's measurement adds its noise)
+    latency_margin: float = 1.0
     checkpoint_every: int = 50
     record_every: int = 10  # steps between entries of the architecture-parameter trajectory
 
@@ -37,6 +40,8 @@ class DiffOptions:
             raise ValueError(f"warmup={self.warmup} is the share of steps without architecture updates: use [0, 1)")
         if self.beta < 0 or not 0 < self.tau_min <= self.tau_max:
             raise ValueError("differentiable search needs beta >= 0 and 0 < tau_min <= tau_max")
+        if self.latency_margin < 0:
+            raise ValueError("latency_margin (predictor std multiples kept below the budget) must be >= 0")
         if self.checkpoint_every < 1 or self.record_every < 1:
             raise ValueError("checkpoint_every and record_every must be positive")
 

@@ -71,3 +71,39 @@ def tau_at(step: int, first: int, last: int, tau_max: float, tau_min: float) -> 
         return tau_min
     t = min(max(step - first, 0), last - first) / (last - first)
     return tau_max - (tau_max - tau_min) * t
+
+
+# One connection's gate in a forward pass: (included, coefficient or None (a constant 1), rest (a
+# zero with a gradient, added to the node's output as GDAS does for the ops it did not run) or None).
+GatePlan = tuple[bool, torch.Tensor | None, torch.Tensor | None]
+
+
+def gate_plans(beta: torch.Tensor, mode: str, *, arch_step: bool, tau: float = 1.0,
+               generator: torch.Generator | None = None) -> list[GatePlan]:
+    """Binary gates from logits `beta` (a gate is on with probability sigmoid(beta)):
+    - darts: every connection, scaled by sigmoid(beta);
+    - gdas: on when sigmoid((beta + logistic noise) / tau) > 0.5 (Gumbel-softmax over {off, on}),
+      straight-through; an off gate runs nothing and passes its gradient as `rest`;
+    - proxyless: on with probability sigmoid(beta); a weight step runs the drawn state only, an
+      architecture step runs both states of the gate (on and off: its two paths), the drawn one
+      with value 1, straight-through for the gradient."""
+    b = beta if arch_step else beta.detach()
+    if mode == "darts":
+        p = torch.sigmoid(b)
+        return [(True, p[k], None) for k in range(len(b))]
+    u = torch.rand(b.shape, generator=generator).clamp_(1e-10, 1 - 1e-10)
+    if mode == "gdas":
+        soft = torch.sigmoid((b + torch.log(u) - torch.log1p(-u)) / tau)
+        hard = (soft > 0.5).float()
+        st = hard - soft.detach() + soft
+        if not arch_step:
+            return [(bool(h), None, None) for h in hard]
+        return [(True, st[k], None) if hard[k] else (False, None, st[k]) for k in range(len(b))]
+    if mode == "proxyless":
+        p = torch.sigmoid(b)
+        hard = (u < p.detach()).float()
+        if not arch_step:
+            return [(bool(h), None, None) for h in hard]
+        st = hard - p.detach() + p
+        return [(True, st[k], None) for k in range(len(b))]
+    raise ValueError(f"unknown differentiable mode {mode!r}; use darts, gdas or proxyless")

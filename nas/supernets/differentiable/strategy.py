@@ -1,8 +1,9 @@
 """How a differentiable search proposes trials once its supernet is fitted: slot 0 is the
 discretised (argmax) cell, slot s >= 1 the s-th cell drawn from the learned distribution
-(`default_rng(seed + 1)`, edge by edge from softmax(alpha); a cell drawn before is drawn again, up
-to 50 times, before it is proposed twice). Every proposal is one trial; each records its phase and
-its share of parameter-free ops."""
+(`default_rng(seed + 1)`, edge by edge from softmax(alpha), or for the dense space decision by
+decision from `supernet.json`'s probabilities; a cell drawn before is drawn again, up to 50 times,
+before it is proposed twice). Every proposal is one trial; each records its phase (and, on NB201,
+its share of parameter-free ops)."""
 
 from __future__ import annotations
 
@@ -26,15 +27,18 @@ class DifferentiableProposer(SlotProposer):
         super().__init__(trials, study, poll_s)
         self.space, self.run_dir, self.seed = space, run_dir, seed
         self._archs: list[Architecture] = []
-        self._probs: np.ndarray | None = None
+        self._probs: Any = None
 
-    def _fitted(self) -> tuple[Architecture, np.ndarray]:
+    def _fitted(self) -> tuple[Architecture, Any]:
         from nas.evaluators.supernet import FITTED_FILE
 
         if self.run_dir is None or not (self.run_dir / FITTED_FILE).is_file():
             raise ValueError("a differentiable strategy proposes from its fitted supernet: run it through "
                              "nas search with a run directory (Search.create), which fits the supernet first")
         fit = json.loads((self.run_dir / FITTED_FILE).read_text())
+        if fit.get("space") == "dense":
+            return Architecture.from_dict(fit["arch"]), {k: np.asarray(v, dtype=np.float64)
+                                                         for k, v in fit["probs"].items()}
         alpha = np.asarray(fit["alpha"], dtype=np.float64)
         probs = np.exp(alpha - alpha.max(1, keepdims=True))
         return Architecture.from_dict(fit["arch"]), probs / probs.sum(1, keepdims=True)
@@ -47,14 +51,23 @@ class DifferentiableProposer(SlotProposer):
         while len(self._archs) <= slot:
             seen = {a.key() for a in self._archs}
             for _ in range(REDRAWS):
-                arch = self.space.from_edges([OPS[int(self._rng.choice(len(OPS), p=row))] for row in self._probs])
+                arch = self._draw()
                 if arch.key() not in seen:
                     break
             self._archs.append(arch)
         return self._archs[slot]
 
+    def _draw(self) -> Architecture:
+        if isinstance(self._probs, dict):
+            from nas.supernets.differentiable.dense_choices import sample_arch
+
+            return sample_arch(self.space, self._probs, self._rng)
+        return self.space.from_edges([OPS[int(self._rng.choice(len(OPS), p=row))] for row in self._probs])
+
     def annotate(self, trial: optuna.Trial, slot: int, arch: Architecture) -> None:
         from nas.supernets.differentiable.model import param_free_share
 
         trial.set_user_attr("phase", "argmax" if slot == 0 else "sampled")
+        if getattr(self.space, "name", None) != "nb201":
+            return
         trial.set_user_attr("param_free_share", param_free_share(self.space.edges(arch)))

@@ -48,8 +48,10 @@ def test_bad_combinations_exit_2(table: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(["search", "--space", "nb201", "--strategy", "darts", "--evaluator", "smash", "--runs-dir",
                  str(tmp_path)]) == 2
     assert "not smash" in capsys.readouterr().err
-    assert main(["search", "--space", "dense", "--strategy", "gdas", "--runs-dir", str(tmp_path)]) == 2
-    assert "use --space nb201" in capsys.readouterr().err
+    assert main(["search", "--space", "dense?around=resnet-20", "--strategy", "gdas", "--runs-dir", str(tmp_path)]) == 2
+    assert "configured sub-space" in capsys.readouterr().err
+    assert main(["search", "--space", "dense?merges=sum", "--strategy", "gdas", "--runs-dir", str(tmp_path)]) == 2
+    assert "include concat" in capsys.readouterr().err
     assert main(["search", "--space", "nb201", "--strategy", "gdas?warmup=1.5", "--runs-dir", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
 
