@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from saved_bytes import saved_bytes
 
 from nas.data import load_dataset
 from nas.supernets.differentiable import Differentiable, DiffOptions
@@ -90,21 +91,6 @@ def test_discretisation_is_always_a_valid_cell() -> None:
             space.validate(net.propose(rng))
         if exclude_none:
             assert "none" not in edges
-
-
-def saved_bytes(net: Differentiable, arch_step: bool) -> int:
-    """Bytes of the activations autograd saves for the backward pass of one forward."""
-    total = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    x = torch.randn(16, 3, 8, 8)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        net(x, arch_step=arch_step, generator=torch.Generator().manual_seed(0)).sum().backward()
-    return total
 
 
 def test_gdas_and_proxyless_save_less_than_darts() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from saved_bytes import saved_bytes
 
 from nas.data import load_dataset
 from nas.supernets.differentiable import DiffOptions, make_supernet
@@ -93,21 +94,6 @@ def test_discretisation_is_always_a_valid_architecture_of_the_sub_space() -> Non
         for k, (s, i) in enumerate(nodes_of(SPACE)):
             assert picks[f"s{s}_n{i}_kernel"] == SPACE.config.kernels[int(probs["kernel"][k].argmax())]
         SPACE.validate(net.propose(rng))
-
-
-def saved_bytes(net, arch_step: bool) -> int:
-    """Bytes of the activations autograd saves for the backward pass of one forward."""
-    total = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    x = torch.randn(16, 3, 8, 8)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        net(x, arch_step=arch_step, generator=torch.Generator().manual_seed(0)).sum().backward()
-    return total
 
 
 def test_gdas_and_proxyless_save_less_than_darts() -> None:
