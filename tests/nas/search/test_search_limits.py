@@ -119,13 +119,19 @@ def test_multi_objective_front_reports_measured_latency() -> None:
     assert len(pareto_front(points, ["maximize", "minimize"])) == len(front)  # non-dominated as measured
 
 
-def test_confirm_rejects_predicted_under_measured_over_and_retrains_the_next(tmp_path: Path) -> None:
+def searched_under_optimist() -> tuple[Search, list[Any], Any]:
+    """A search under a 50 ms limit whose predictor calls everything 0.01 ms, evaluated; its best trial."""
     search, _ = searched(trials=6, max_latency_ms=50.0)
     search.gate.predictor = SimpleNamespace(predict_one=lambda a: (0.01, 0.0), profile=ConvCount.profile)
     search.evaluate()
     trials = search.study.get_trials(deepcopy=False)
     best = max((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE),
                key=lambda t: (t.user_attrs["result"]["val_accuracy"], -t.number))
+    return search, trials, best
+
+
+def test_confirm_rejects_predicted_under_measured_over_and_retrains_the_next(tmp_path: Path) -> None:
+    search, trials, best = searched_under_optimist()
     space = SlowFor(best.user_attrs["arch_key"], seconds=0.08)
     entries = confirm(trials, search.objectives, 1, space, search.data, TrainConfig(epochs=1, batch_size=32),
                       tmp_path, measured_check=latency_check(50.0, space))
@@ -213,12 +219,7 @@ def test_smash_with_a_params_limit_scores_only_what_fits(tmp_path: Path) -> None
 
 
 def test_without_a_confirm_stage_the_pick_is_measured_too() -> None:
-    search, _ = searched(trials=6, max_latency_ms=50.0)
-    search.gate.predictor = SimpleNamespace(predict_one=lambda a: (0.01, 0.0), profile=ConvCount.profile)
-    search.evaluate()
-    trials = search.study.get_trials(deepcopy=False)
-    best = max((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE),
-               key=lambda t: (t.user_attrs["result"]["val_accuracy"], -t.number))
+    search, trials, best = searched_under_optimist()
     search.space = SlowFor(best.user_attrs["arch_key"], seconds=0.08)  # predicted 0.01 ms, measured over 80 ms
     pick = search.finalize()["best"]
     assert pick is not None and pick["trial"] != best.number and 0.01 < pick["latency_ms"] < 50.0
