@@ -16,6 +16,7 @@ table is never trained or written again.
 
     python bench/ground_truth.py [--archs 200] [--reseed 40] [--shard 0/1]
     python bench/ground_truth.py --data ../shared/data/imagenette_32.npz --archs 100 --reseed 20
+    python bench/ground_truth.py --summary [--data ...]   # counts, accuracy range, noise ceiling
 """
 
 from __future__ import annotations
@@ -189,6 +190,28 @@ def run(data: Path, out: Path, n_archs: int, n_reseed: int, epochs: int, shard: 
     return written
 
 
+def summary(rows: list[dict], resamples: int = 2000) -> dict:
+    """Counts, test-accuracy range of the seed-0 rows, and the noise ceiling: Kendall between seed 0
+    and seed 1 of the same architectures (test and validation), with a 95% bootstrap interval."""
+    from predictors.metrics import bootstrap_ci, kendall_tau
+
+    first = {r["index"]: r for r in rows if r["seed"] == 0}
+    second = sorted((r for r in rows if r["seed"] == 1 and r["index"] in first), key=lambda r: r["index"])
+    test = np.array([r["test_accuracy"] for r in first.values()])
+    cpu = [r["cpu_seconds"] for r in rows if "cpu_seconds" in r]  # older rows did not record it
+    out = {"archs": len(first), "second_seeds": len(second),
+           "test_range": [float(test.min()), float(test.max())] if len(test) else None,
+           "test_sd": float(test.std(ddof=1)) if len(test) > 1 else None,
+           "median_cpu_seconds": float(np.median(cpu)) if cpu else None}
+    if len(second) >= 5:
+        for split in ("test", "val"):
+            a = np.array([first[r["index"]][f"{split}_accuracy"] for r in second])
+            b = np.array([r[f"{split}_accuracy"] for r in second])
+            ci = bootstrap_ci(kendall_tau, a, b, np.random.default_rng(0), n=resamples)
+            out[f"noise_ceiling_{split}"] = {"kendall_tau": kendall_tau(a, b), "ci95": list(ci), "pairs": len(second)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", type=int, default=200)
@@ -198,8 +221,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, help="the table (default by dataset: " + ", ".join(
         f"{k} -> {v.name}" for k, v in TABLES.items()) + ")")
+    ap.add_argument("--summary", action="store_true", help="print the table's counts, range and noise ceiling (JSON)")
     args = ap.parse_args()
-    if not args.data.exists():
+    if not args.summary and not args.data.exists():
         sys.exit(f"ground_truth: {args.data} not found; pass --data PATH to cifar10_subset.npz or imagenette_32.npz")
     try:
         k, n = (int(x) for x in args.shard.split("/"))
@@ -207,6 +231,9 @@ def main() -> None:
     except (ValueError, AssertionError):
         sys.exit(f"ground_truth: --shard {args.shard!r}: use K/N with 0 <= K < N")
     out = args.out or TABLES.get(args.data.name, ROOT / "bench" / "results" / f"ground_truth_{args.data.stem}.jsonl")
+    if args.summary:
+        print(json.dumps({"table": out.name, **summary(read_rows(out))}, indent=1))
+        return
     print(f"ground truth: {out.name}, {args.archs} archs + {args.reseed} second seeds, shard {k}/{n}",
           file=sys.stderr)
     run(args.data, out, args.archs, args.reseed, args.epochs, (k, n))

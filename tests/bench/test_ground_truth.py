@@ -93,3 +93,19 @@ def test_jobs_interleave_second_seeds() -> None:
     order = jobs(200, 40)
     assert len(order) == len(set(order)) == 240
     assert order[:5] == [(i, 0) for i in range(5)] and (0, 1) in order[:10]
+
+
+def test_summary_counts_range_and_noise_ceiling() -> None:
+    from bench.ground_truth import summary
+
+    rows = [{"index": i, "seed": 0, "test_accuracy": 0.4 + i / 100, "val_accuracy": 0.4 + i / 100}
+            for i in range(10)]
+    rows += [{"index": i, "seed": 1, "test_accuracy": 0.41 + i / 100, "val_accuracy": 0.5 - i / 100}
+             for i in range(6)]
+    s = summary(rows, resamples=200)
+    assert (s["archs"], s["second_seeds"]) == (10, 6)
+    assert s["test_range"] == pytest.approx([0.4, 0.49])
+    assert s["noise_ceiling_test"]["kendall_tau"] == pytest.approx(1.0)  # same order in both seeds
+    assert s["noise_ceiling_val"]["kendall_tau"] == pytest.approx(-1.0)
+    lo, hi = s["noise_ceiling_test"]["ci95"]
+    assert lo <= 1.0 <= hi + 1e-9
