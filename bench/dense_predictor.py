@@ -13,10 +13,17 @@ splits, next to SMASH's score alone, params alone and each proxy alone on the sa
 Feature groups: the graph groups of `predictors.graph_encodings` (`onehot`, `path`, `graf`,
 `params`), `stage` (per-stage node count, width, fan-in, outputs, pre-activation and concat
 shares: `bench/ground_truth_features.py`), `zc` (the five proxies), `smash` (the score, minus the
-loss, NASWOT on the supernet).
+loss, NASWOT on the supernet; with `--smash-scores`, those of every supernet in that
+`bench/smash_correlation.py` JSON, which scored the whole table with the same supernets), and
+`curve` (multi-fidelity, reported separately: the validation accuracy after each of the first
+`--curve-epochs` epochs of the architecture's own training; only rows that recorded a curve).
+Baselines on the same held-out sets: params, SMASH alone (the mean of the supernets' z-scored
+scores), each proxy alone, and the architecture's own final validation accuracy (what a search
+that trained every architecture fully would rank by).
 
     python bench/dense_predictor.py --ground-truth ../main/bench/results/ground_truth.jsonl
     python bench/dense_predictor.py --set gbm:graf,params,zc,smash --set rf:stage,smash --train 100
+    python bench/dense_predictor.py --smash-scores bench/results/smash_correlation_gt200.json --set gbm:stage,curve
 """
 
 from __future__ import annotations
@@ -44,13 +51,15 @@ from search_spaces.dense import DenseSpace, DenseSpaceConfig  # noqa: E402
 from search_spaces.dense import smash_subspace as smash_config  # noqa: E402
 
 SMASH_COLS = ("smash", "smash_loss", "smash_naswot")
+GROUPS = (*FEATURE_GROUPS, "stage", "zc", "smash", "curve")
 DEFAULT_SETS = ("gbm:graf,params", "gbm:graf,params,zc,smash", "gbm:stage,params,zc,smash", "rf:stage,params,zc,smash",
                 "gp:stage,params,zc,smash", "ensemble:stage,params,zc,smash")
 
 
-def load(ground_truth: Path, scores: Path) -> dict:
+def load(ground_truth: Path, scores: Path, smash_scores: Path | None = None) -> dict:
     """Architectures with both a test and a validation accuracy (seeds averaged) and, where
-    `scores` has them, their proxy and SMASH columns."""
+    `scores` has them, their proxy and SMASH columns; with `smash_scores`, the SMASH columns of
+    every supernet in that JSON instead (its score lists follow the table's seed-0 index order)."""
     by_key: dict[str, list[dict]] = {}
     for r in read_rows(ground_truth):
         if r.get("test_accuracy") is not None and r.get("val_accuracy") is not None:
@@ -58,7 +67,19 @@ def load(ground_truth: Path, scores: Path) -> dict:
     extra = {r["key"]: r for r in read_rows(scores)} if scores.is_file() else {}
     keys = sorted(by_key)
     rows = [by_key[k] for k in keys]
-    return {"keys": keys, "archs": [Architecture.from_dict(rs[0]["arch"]) for rs in rows],
+    smash = None
+    if smash_scores is not None:
+        order = [r["key"] for r in sorted((r for r in read_rows(ground_truth) if r["seed"] == 0),
+                                          key=lambda r: r["index"])]
+        doc = json.loads(smash_scores.read_text())
+        if doc.get("n_archs") != len(order):
+            raise SystemExit(f"{smash_scores} scored {doc.get('n_archs')} architectures, the table holds {len(order)}")
+        cols = [np.array(v["scorings"][c]["scores"], float) for v in doc["variants"].values()
+                for c in ("rule", "loss alone", "naswot alone")]
+        at = {k: i for i, k in enumerate(order)}
+        smash = np.array([[c[at[k]] for c in cols] for k in keys])
+    curves = [rs[0].get("val_curve") for rs in rows]
+    return {"keys": keys, "smash_cols": smash, "curves": curves, "archs": [Architecture.from_dict(rs[0]["arch"]) for rs in rows],
             "arch_dicts": [rs[0]["arch"] for rs in rows],
             "test": np.array([np.mean([r["test_accuracy"] for r in rs]) for rs in rows]),
             "val": np.array([np.mean([r["val_accuracy"] for r in rs]) for rs in rows]),
@@ -76,7 +97,11 @@ def extra_columns(data: dict, groups: list[str]) -> np.ndarray:
         if "zc" in groups:  # an unscored row (not in the pool when scores are used) is all NaN
             cols[i] += [proxy_feature(p, float(s[p])) if s and s[p] is not None else float("nan") for p in PROXIES]
         if "smash" in groups:
-            cols[i] += [float(s[c]) if s else float("nan") for c in SMASH_COLS]
+            cols[i] += (data["smash_cols"][i].tolist() if data["smash_cols"] is not None
+                        else [float(s[c]) if s else float("nan") for c in SMASH_COLS])
+        if "curve" in groups:
+            cols[i] += list(data["curves"][i][:data["curve_epochs"]]) if data["curves"][i] else \
+                [float("nan")] * data["curve_epochs"]
     x = np.array(cols, dtype=np.float64).reshape(len(cols), -1)
     # a proxy undefined for an architecture (e.g. a singular NASWOT kernel) reads as the column's worst
     worst = np.nanmin(np.where(np.isfinite(x), x, np.nan), axis=0) if x.size else x
@@ -86,10 +111,9 @@ def extra_columns(data: dict, groups: list[str]) -> np.ndarray:
 def parse_set(text: str) -> tuple[str, list[str]]:
     model, _, feats = text.partition(":")
     groups = [g for g in feats.split(",") if g]
-    bad = [g for g in groups if g not in (*FEATURE_GROUPS, "stage", "zc", "smash")]
+    bad = [g for g in groups if g not in GROUPS]
     if not groups or bad:
-        raise SystemExit(f"--set {text!r}: MODEL:GROUP,GROUP,... with groups from "
-                         f"{', '.join((*FEATURE_GROUPS, 'stage', 'zc', 'smash'))}")
+        raise SystemExit(f"--set {text!r}: MODEL:GROUP,GROUP,... with groups from {', '.join(GROUPS)}")
     return model, groups
 
 
@@ -109,23 +133,32 @@ def main() -> None:
     p.add_argument("--target", choices=("val", "val_last3", "test"), default="val",
                    help="what the predictor learns (test: an upper reference, not a search-time predictor)")
     p.add_argument("--set", action="append", help="MODEL:GROUPS, repeatable (default: a fixed list)")
+    p.add_argument("--smash-scores", type=Path, help="bench/smash_correlation.py's JSON on the same table")
+    p.add_argument("--curve-epochs", type=int, default=3, help="epochs of the `curve` group")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dense_predictor.json")
     args = p.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    data = load(args.ground_truth, args.scores)
+    data = load(args.ground_truth, args.scores, args.smash_scores)
+    data["curve_epochs"] = args.curve_epochs
     scored = np.array([s is not None for s in data["scores"]])
     sets = [parse_set(s) for s in (args.set or DEFAULT_SETS)]
     needs_scores = any(g in ("zc", "smash") for _, gs in sets for g in gs)
-    pool = np.flatnonzero(scored) if needs_scores else np.arange(len(data["keys"]))
+    usable = scored if needs_scores else np.ones(len(scored), bool)
+    if any("curve" in gs for _, gs in sets):
+        usable &= np.array([bool(c) and len(c) >= args.curve_epochs for c in data["curves"]])
+    pool = np.flatnonzero(usable)
     n_train = min(args.train, len(pool) - args.min_held)
     if n_train < 10:
         raise SystemExit(f"only {len(pool)} usable architectures; need --train + --min-held")
     space = DenseSpace(smash_config(DenseSpaceConfig()))
     y_all, test = data[args.target], data["test"]
     results: dict[str, dict] = {}
-    baselines: dict[str, list[float]] = {"params": [], **{f"{c} alone": [] for c in ("smash", *PROXIES)}}
+    baselines: dict[str, list[float]] = {"params": [], "own final val accuracy": [],
+                                         **{f"{c} alone": [] for c in ("smash", *PROXIES)}}
+    smash_alone = (np.mean([(c - c.mean()) / c.std() for c in data["smash_cols"].T[::3]], axis=0)
+                   if data["smash_cols"] is not None else None)
     for name, groups in sets:
         taus, cpu = [], 0.0
         for seed in range(args.repeats):
@@ -141,8 +174,11 @@ def main() -> None:
             cpu += time.process_time() - t0
             if not results and needs_scores:  # baselines once, on the same held-out sets
                 baselines["params"].append(kendall_tau(data["params"][te], test[te]))
+                baselines["own final val accuracy"].append(kendall_tau(data["val"][te], test[te]))
                 for c in ("smash", *PROXIES):
                     v = np.array([np.nan if data["scores"][i][c] is None else float(data["scores"][i][c]) for i in te])
+                    if c == "smash" and smash_alone is not None:
+                        v = smash_alone[te]
                     ok = np.isfinite(v)
                     baselines[f"{c} alone"].append(kendall_tau(v[ok], test[te][ok]))
         key = f"{name}:{','.join(groups)}"
@@ -156,6 +192,7 @@ def main() -> None:
               f"[{r['range_95'][0]:+.2f}, {r['range_95'][1]:+.2f}]")
     doc = {"architectures": len(data["keys"]), "records": data["records"], "with_scores": int(scored.sum()),
            "train": n_train, "held_out": len(pool) - n_train, "repeats": args.repeats, "target": args.target,
+           "smash_scores": str(args.smash_scores) if args.smash_scores else None, "curve_epochs": args.curve_epochs,
            "results": results, "baselines": base,
            "command": "python bench/dense_predictor.py " + " ".join(sys.argv[1:])}
     print(f"{len(data['keys'])} architectures ({int(scored.sum())} with scores); train {n_train}, "

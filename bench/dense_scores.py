@@ -7,7 +7,9 @@ initialisation (seed 0) on the first 64 TRAINING images of the table's dataset, 
 scores of one default supernet (seed 0, trained on the same training split): the default rule
 (minus the loss plus weighted NASWOT on validation images), and its two terms. The supernet is
 trained once and its weights kept in `--supernet` (ignored by git), so later rows score with the
-same supernet. CPU seconds per part are recorded.
+same supernet. CPU seconds per part are recorded. `--no-smash` records the proxies only (the SMASH
+columns then come from `bench/smash_correlation.py`'s JSON, which scores a whole table with the same
+supernets: `bench/dense_predictor.py --smash-scores`).
 
     nice python bench/dense_scores.py --ground-truth ../main/bench/results/ground_truth.jsonl
 """
@@ -70,6 +72,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=SCORES_OUT)
     ap.add_argument("--supernet", type=Path, default=SUPERNET)
     ap.add_argument("--seed", type=int, default=0, help="supernet and proxy initialisation seed")
+    ap.add_argument("--no-smash", action="store_true", help="proxies only, no supernet")
     args = ap.parse_args()
     torch.set_num_threads(1)
     _, first, proto = load_table(args.ground_truth, args.data)
@@ -80,8 +83,10 @@ def main() -> None:
         return
     data = load_dataset(proto["dataset"], seed=proto["data_seed"])
     space = DenseSpace(smash_config(DenseSpaceConfig()))
-    smash, fit = supernet(space, data, args.supernet, args.seed)
-    print(f"supernet: {fit}", file=sys.stderr)
+    smash = None
+    if not args.no_smash:
+        smash, fit = supernet(space, data, args.supernet, args.seed)
+        print(f"supernet: {fit}", file=sys.stderr)
     x, y = next(iter(data.batches("train", 64)))  # the first 64 training images, never validation
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for k, r in enumerate(todo):
@@ -90,11 +95,11 @@ def main() -> None:
         proxies = compute_proxies(lambda a=arch: space.build(a, data.num_classes, data.in_channels, data.input_size),
                                   x, y, seed=args.seed)
         t1 = time.process_time()
-        scored = smash.scored(arch, data)
+        scored = smash.scored(arch, data) if smash else {"score": None, "loss": None, "naswot": None}
         t2 = time.process_time()
         row = {"key": r["key"], "index": r["index"], **{p: proxies[p] for p in PROXIES},
                "smash": scored["score"], "smash_loss": scored["loss"], "smash_naswot": scored["naswot"],
-               "smash_seed": args.seed, "proxy_cpu_s": round(t1 - t0, 3), "smash_cpu_s": round(t2 - t1, 3)}
+               "smash_seed": args.seed if smash else None, "proxy_cpu_s": round(t1 - t0, 3), "smash_cpu_s": round(t2 - t1, 3)}
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
         if k % 20 == 0:
