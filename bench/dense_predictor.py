@@ -145,7 +145,7 @@ def main() -> None:
     scored = np.array([s is not None for s in data["scores"]])
     sets = [parse_set(s) for s in (args.set or DEFAULT_SETS)]
     needs_scores = any(g in ("zc", "smash") for _, gs in sets for g in gs)
-    usable = scored if needs_scores else np.ones(len(scored), bool)
+    usable = scored.copy() if needs_scores else np.ones(len(scored), bool)
     if any("curve" in gs for _, gs in sets):
         usable &= np.array([bool(c) and len(c) >= args.curve_epochs for c in data["curves"]])
     pool = np.flatnonzero(usable)
