@@ -10,7 +10,8 @@ MODES = ("darts", "gdas", "proxyless")
 # how the fitted NB201 supernet becomes one cell (`perturb.py`): the strongest op per edge, or by
 # perturbation: DARTS-PT (the supernet's accuracy) or Zero-Cost-PT (a zero-cost proxy of the supernet)
 SELECTS = ("argmax", "pt", "zc")
-PT_PROXIES = ("naswot", "synflow", "jacob_cov", "snip", "grad_norm")  # predictors.proxies.PROXIES
+# predictors.proxies.PROXIES, and naswot_out: NASWOT on the ReLUs outside the mixed cells only
+PT_PROXIES = ("naswot", "synflow", "jacob_cov", "snip", "grad_norm", "naswot_out")
 PT_ORDERS = ("fixed", "random", "once")
 
 

@@ -9,7 +9,9 @@ earlier decisions). Scores:
   `pt_batches` minibatches of the architecture half (the `val` split: TRAINING images);
 - `zc`, Zero-Cost-PT (Xiang et al., AAAI 2023): a zero-cost proxy of the supernet
   (`predictors.proxies`, `pt_proxy`) on the same minibatches, summed; the removal that leaves the
-  lowest score marks the op to keep. It needs little or no supernet training.
+  lowest score marks the op to keep. It needs little or no supernet training. NASWOT counts the
+  ReLUs inside the convolution ops, so removing a convolution always lowers it; `naswot_out`
+  counts only the ReLUs outside the mixed cells (the reductions' and the head's).
 Undecided edges mix by softmax(alpha); the removed op is dropped without renormalising the others
 (both papers). With `exclude_none` the `none` op stays in the mixtures but is never kept (removing
 it changes nothing, so it would win exactly when every other removal helps, which is drift of the
@@ -141,10 +143,13 @@ def _proxy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str) -> flo
 
     if name == "synflow":
         return synflow(model, x)
-    if name == "naswot":  # one forward pass is enough for NASWOT
+    if name in ("naswot", "naswot_out"):  # one forward pass is enough for NASWOT
+        from nas.supernets.differentiable.nb201 import MixedCell
+
+        inside = {id(r) for c in model.modules() if isinstance(c, MixedCell) for r in c.modules()}
         kernel = ActivationKernel(x.shape[0], ridge=0.0)
         handles = [m.register_forward_hook(lambda _m, inp, _o: kernel.add(inp[0]))
-                   for m in model.modules() if isinstance(m, nn.ReLU)]
+                   for m in model.modules() if isinstance(m, nn.ReLU) and (name == "naswot" or id(m) not in inside)]
         try:
             with torch.no_grad():
                 model(x)
