@@ -10,7 +10,13 @@ its `c10_test` read from the table. Budgets are process CPU seconds on one threa
 shared, so wall time depends on its load; both are recorded). Finished entries are appended to
 `--out` (JSON lines) and skipped when the command is run again.
 
+With `--option select=pt|zc` the cell is chosen by perturbation (DARTS-PT / Zero-Cost-PT,
+`nas/supernets/differentiable/perturb.py`) and the CPU seconds include that choice; `--steps 0`
+runs Zero-Cost-PT on the untrained supernet. `--summary` ends with the mean of every configuration.
+
     python bench/differentiable_nb201.py --modes gdas --seeds 0,1,2 --steps 400 [--random]
+    python bench/differentiable_nb201.py --modes darts --seeds 0,1,2 --steps 300 --option channels=8 \
+        --option select=pt --option pt_batches=16 --random
 """
 
 from __future__ import annotations
