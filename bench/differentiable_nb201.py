@@ -10,7 +10,13 @@ its `c10_test` read from the table. Budgets are process CPU seconds on one threa
 shared, so wall time depends on its load; both are recorded). Finished entries are appended to
 `--out` (JSON lines) and skipped when the command is run again.
 
+With `--option select=pt|zc` the cell is chosen by perturbation (DARTS-PT / Zero-Cost-PT,
+`nas/supernets/differentiable/perturb.py`) and the CPU seconds include that choice; `--steps 0`
+runs Zero-Cost-PT on the untrained supernet. `--summary` ends with the mean of every configuration.
+
     python bench/differentiable_nb201.py --modes gdas --seeds 0,1,2 --steps 400 [--random]
+    python bench/differentiable_nb201.py --modes darts --seeds 0,1,2 --steps 300 --option channels=8 \
+        --option select=pt --option pt_batches=16 --random
 """
 
 from __future__ import annotations
@@ -46,12 +52,13 @@ def search(data: Any, mode: str, seed: int, steps: int, options: DiffOptions) ->
     space = NB201Space(channels=options.channels, cells_per_stage=options.cells)
     net = Differentiable(space, mode, data.num_classes, data.in_channels, data.input_size, options, steps, seed)
     wall, cpu = time.perf_counter(), time.process_time()
-    out = net.fit(data, quiet=True)
+    out = net.fit(data, quiet=True)  # with select=pt|zc this includes the perturbation-based choice
     arch = net.discretise()
     samples = [r["argmax"] for r in net.trajectory]
     return {"kind": "search", "mode": mode, "seed": seed, "steps": steps, "options": options.to_dict(),
             "cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall, "final_loss": out["final_loss"],
             "arch": space.to_string(arch), "param_free_share": param_free_share(space.edges(arch)),
+            "argmax_arch": out["argmax_string"], "selection": out["selection"],
             "probs": out["probs"], "argmax_trajectory": samples[:: max(1, len(samples) // 20)]}
 
 
@@ -86,7 +93,7 @@ def train_for(space: NB201Space, arch: Any, data: Any, cpu_s: float, seed: int, 
     eval_share = 0.1  # of the cell's time, for scoring 1,000 held-out images
     steps = max(1, int(cpu_s * (1 - eval_share) / per_step))
 
-    def step(batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+    def step(batch: tuple[torch.Tensor, torch.Tensor], _model: Any = None) -> float:
         loss = F.cross_entropy(model(batch[0]), batch[1])
         loss.backward()
         return float(loss.detach())
@@ -127,17 +134,29 @@ def main() -> None:
         for mode in args.modes.split(","):
             for seed in map(int, args.seeds.split(",")):
                 key = {"mode": mode, "seed": seed, "steps": args.steps, "options": options.to_dict()}
-                entry = next((e for e in done if e["kind"] == "search" and all(e[k] == v for k, v in key.items())),
-                             None)
+                entry = next((e for e in done if e["kind"] == "search" and same(e, key)), None)
                 if entry is None:
                     entry = {**search(data, mode, seed, args.steps, options), "resolution": args.resolution}
                     entry["c10_test"] = c10_test(table, entry["arch"])
                     append(args.out, entry, done)
-                if args.random and not any(e["kind"] == "random" and e.get("for") == key for e in done):
+                if args.random and not any(e["kind"] == "random" and same(e["for"], key) for e in done
+                                           if "for" in e):
                     rnd = random_search(data, seed, entry["cpu_s"], args.random_cells, options)
                     rnd.update({"for": key, "c10_test": c10_test(table, rnd["arch"]), "resolution": args.resolution})
                     append(args.out, rnd, done)
     report(done)
+
+
+def same(entry: dict[str, Any], key: dict[str, Any]) -> bool:
+    """`entry` ran with `key`'s settings (options added since it ran count at their defaults)."""
+    options = {**DiffOptions().to_dict(), **entry["options"]}
+    return all(entry[k] == v for k, v in key.items() if k != "options") and options == key["options"]
+
+
+def label(options: dict[str, Any], steps: int, mode: str) -> str:
+    """A short name of a configuration: what differs from the defaults."""
+    diff = {k: v for k, v in options.items() if DiffOptions().to_dict().get(k) != v}
+    return f"{mode} {steps} " + " ".join(f"{k}={v}" for k, v in sorted(diff.items()))
 
 
 def c10_test(table: TabularEvaluator, arch_string: str) -> float:
@@ -153,14 +172,28 @@ def append(path: Path, entry: dict[str, Any], done: list[dict[str, Any]]) -> Non
 
 
 def report(done: list[dict[str, Any]]) -> None:
-    print(f"\n{'kind':<10}{'steps':>6}{'seed':>5}{'cpu s':>8}{'wall s':>8}{'free':>6}{'c10_test':>10}  arch")
+    head = f"{'kind':<10}{'steps':>6}{'select':>7}{'seed':>5}{'cpu s':>8}{'wall s':>8}{'free':>6}{'c10_test':>10}"
+    print(f"\n{head}  arch")
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for e in done:
-        kind = e["mode"] if e["kind"] == "search" else f"random/{e['for']['mode']}"
-        steps = e["steps"] if e["kind"] == "search" else e["for"]["steps"]
+        key = e if e["kind"] == "search" else e["for"]
+        kind = e["mode"] if e["kind"] == "search" else f"random/{key['mode']}"
+        select = key["options"].get("select", "argmax")
         free = f"{e['param_free_share']:.2f}" if "param_free_share" in e else "-"
-        print(f"{kind:<10}{steps:>6}{e['seed']:>5}{e['cpu_s']:>8.0f}{e['wall_s']:>8.0f}{free:>6}{e['c10_test']:>10.2f}"
-              f"  {e['arch']}")
-    print(f"reference: all nor_conv_3x3 cell {ALL_CONV3}")
+        print(f"{kind:<10}{key['steps']:>6}{select:>7}{e['seed']:>5}{e['cpu_s']:>8.0f}{e['wall_s']:>8.0f}{free:>6}"
+              f"{e['c10_test']:>10.2f}  {e['arch']}")
+        group = groups.setdefault(label({**DiffOptions().to_dict(), **key["options"]}, key["steps"], key["mode"]), {})
+        group.setdefault(e["kind"], []).append(e)
+    print(f"reference: all nor_conv_3x3 cell {ALL_CONV3}\n")
+    print(f"{'configuration':<80}{'seeds':>6}{'cpu s':>7}{'free':>6}{'mean c10':>9}{'random':>8}")
+    for name, group in groups.items():
+        runs, rnd = group.get("search", []), group.get("random", [])
+        if not runs:
+            continue
+        mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+        rnd_text = f"{mean(rnd, 'c10_test'):8.2f}" if rnd else f"{'-':>8}"
+        print(f"{name:<80}{len(runs):>6}{mean(runs, 'cpu_s'):>7.0f}{mean(runs, 'param_free_share'):>6.2f}"
+              f"{mean(runs, 'c10_test'):>9.2f}{rnd_text}")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,9 @@ class Search:
         self.strategy, strategy_options = strategy_of(config.strategy)
         self.strategy_options = strategy_options
         self.space = space = run_space(config, space)
+        if getattr(strategy_options, "select", "argmax") != "argmax" and space.name != "nb201":
+            raise ValueError(f"select={strategy_options.select} covers the nb201 cell only; drop it for "
+                             f"--space {space.name}")
         self.sampler_seed = config.seed if sampler_seed is None else sampler_seed
         if evaluator is None:
             evaluator = make_evaluator(config.evaluator, EvalContext(
@@ -248,7 +251,8 @@ class Search:
                                   data.input_size, self.strategy_options, self.config.supernet_steps,
                                   self.config.seed, latency, budget if latency is not None else None)
             keep += ["mode", "arch", "arch_string", "param_free_share", "probs", "alpha", "space",
-                     "expected_latency_ms", "max_latency_ms", "predicted_latency_ms", "argmax_predicted_ms", "repairs"]
+                     "expected_latency_ms", "max_latency_ms", "predicted_latency_ms", "argmax_predicted_ms", "repairs",
+                     "select", "selection", "argmax_string", "argmax_param_free_share"]
         model = model.to(self.config.device)
         summary = model.fit(data, self.run_dir / SUPERNET_FILE, quiet=self.quiet, deadline=deadline)
         if summary["steps"] < self.config.supernet_steps:

@@ -3,7 +3,8 @@ GDAS (Gumbel-softmax, one op per edge) and ProxylessNAS-style binary gates (one 
 
 `config.py` holds `DiffOptions` (no torch), `modes.py` how each mode mixes an edge, `nb201.py` the
 supernet's modules, `model.py` the `Differentiable` supernet (bilevel fit, discretise, propose),
-`strategy.py` how the pipeline proposes trials from it (argmax first, then samples).
+`strategy.py` how the pipeline proposes trials from it (the discretised cell first, then samples),
+`perturb.py` the perturbation-based discretisation (`select=pt`: DARTS-PT, `select=zc`: Zero-Cost-PT).
 The dense DAG: `dense.py` (modules), `dense_model.py` (`DenseDifferentiable`), `dense_choices.py`
 (its decisions as the sub-space names them), `dense_latency.py` (expected latency, hard budget).
 `bilevel.py` holds the bilevel loop both share.
@@ -19,6 +20,8 @@ def make_supernet(space, mode: str, num_classes: int, in_channels: int, input_si
     """The differentiable supernet of `space` (nb201's cell or the dense DAG); a latency budget
     (dense only) needs `latency` (`dense_latency.ExpectedLatency`)."""
     if getattr(space, "name", None) == "dense":
+        if options.select != "argmax":
+            raise ValueError(f"select={options.select} covers the nb201 cell only; drop it for --space dense")
         from nas.supernets.differentiable.dense_model import DenseDifferentiable
 
         return DenseDifferentiable(space, mode, num_classes, in_channels, input_size, options, steps, seed,

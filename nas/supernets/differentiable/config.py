@@ -7,6 +7,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 MODES = ("darts", "gdas", "proxyless")
+# how the fitted NB201 supernet becomes one cell (`perturb.py`): the strongest op per edge, or by
+# perturbation: DARTS-PT (the supernet's accuracy) or Zero-Cost-PT (a zero-cost proxy of the supernet)
+SELECTS = ("argmax", "pt", "zc")
+# predictors.proxies.PROXIES, and naswot_out: NASWOT on the ReLUs outside the mixed cells only
+PT_PROXIES = ("naswot", "synflow", "jacob_cov", "snip", "grad_norm", "naswot_out")
+PT_ORDERS = ("fixed", "random", "once")
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,13 @@ class DiffOptions:
     tau_max: float = 10.0  # GDAS's Gumbel-softmax temperature, annealed linearly to tau_min
     tau_min: float = 0.1
     exclude_none: bool = False  # discretise without the `none` op (DARTS's genotype rule)
+    select: str = "argmax"  # argmax | pt | zc (NB201 only; see SELECTS)
+    pt_proxy: str = "naswot"  # select=zc: the zero-cost proxy that scores the perturbed supernet
+    pt_batches: int = 4  # select=pt|zc: minibatches (batch_size images of the architecture half) per score
+    # select=pt|zc: edges decided in index order or in an order drawn from the seed, each scored on the
+    # partly discretised supernet; or `once`: every edge scored on the whole supernet, no edge decided first
+    pt_order: str = "fixed"
+    pt_tune: int = 0  # select=pt|zc: weight steps on the partly discretised supernet after each edge
     # dense space with --max-latency-ms: discretisation repairs the argmax until the latency predictor's
     # mean + latency_margin x its std is under the budget (the confirm stage's measurement adds its noise)
     latency_margin: float = 1.0
@@ -44,6 +57,12 @@ class DiffOptions:
             raise ValueError("latency_margin (predictor std multiples kept below the budget) must be >= 0")
         if self.checkpoint_every < 1 or self.record_every < 1:
             raise ValueError("checkpoint_every and record_every must be positive")
+        for key, value, known in (("select", self.select, SELECTS), ("pt_proxy", self.pt_proxy, PT_PROXIES),
+                                  ("pt_order", self.pt_order, PT_ORDERS)):
+            if value not in known:
+                raise ValueError(f"differentiable search option {key}={value!r}: use one of {', '.join(known)}")
+        if self.pt_batches < 1 or self.pt_tune < 0:
+            raise ValueError("differentiable search needs pt_batches >= 1 and pt_tune >= 0")
 
     def warmup_steps(self, steps: int) -> int:
         return int(self.warmup * steps)

@@ -41,6 +41,8 @@ class Differentiable(BilevelFit):
             self.net = NB201Supernet(num_classes, in_channels, input_size, options.channels, options.cells)
             self.alpha = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(OPS)))
         self.trajectory: list[dict[str, Any]] = []
+        self.selected: Architecture | None = None  # the cell select=pt|zc chose (None: argmax)
+        self.selection: dict[str, Any] | None = None  # its scores, edge by edge
 
     def forward(self, x: torch.Tensor, arch_step: bool = False, tau: float = 1.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -51,7 +53,24 @@ class Differentiable(BilevelFit):
         """softmax(alpha) per edge: the learned distribution over ops (edges x ops)."""
         return F.softmax(self.alpha.detach().float(), -1).numpy()
 
+    def fit(self, data: Any, checkpoint: Any = None, quiet: bool = False, deadline: float | None = None
+            ) -> dict[str, Any]:
+        """The bilevel fit, then (with `select=pt|zc`, once every step is done) the perturbation-based
+        choice of the cell (`perturb.py`; recomputed identically after a resume)."""
+        out = super().fit(data, checkpoint, quiet=quiet, deadline=deadline)
+        if self.options.select == "argmax" or out["steps"] < self.steps:
+            return out
+        from nas.supernets.differentiable.perturb import select_cell
+
+        cell, self.selection = select_cell(self, data)
+        self.selected = self.space.from_edges(cell)
+        return {**out, **self.summary()}
+
     def discretise(self) -> Architecture:
+        """The perturbation-selected cell once there is one, else the argmax cell."""
+        return self.selected if self.selected is not None else self.argmax()
+
+    def argmax(self) -> Architecture:
         """The strongest op of every edge (without `none` when `exclude_none`): always a valid cell."""
         p = self.probs().copy()
         if self.options.exclude_none:
@@ -91,13 +110,15 @@ class Differentiable(BilevelFit):
             self.alpha.copy_(saved["alpha"])
 
     def summary(self) -> dict[str, Any]:
-        arch = self.discretise()
+        arch, argmax = self.discretise(), self.argmax()
         return {"arch": arch.to_dict(), "arch_string": self.space.to_string(arch),
-                "param_free_share": param_free_share(self.space.edges(arch)),
+                "param_free_share": param_free_share(self.space.edges(arch)), "select": self.options.select,
+                "selection": self.selection, "argmax_string": self.space.to_string(argmax),
+                "argmax_param_free_share": param_free_share(self.space.edges(argmax)),
                 "alpha": self.alpha.detach().cpu().tolist(), "probs": self.probs().round(4).tolist()}
 
     def _record(self, step: int, tau: float) -> None:
-        arch = self.discretise()
+        arch = self.argmax()
         self.trajectory.append({"step": step, "alpha": self.alpha.detach().cpu().tolist(),
                                 "tau": tau if self.mode == "gdas" else None,
                                 "argmax": self.space.to_string(arch),

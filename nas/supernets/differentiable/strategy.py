@@ -1,9 +1,10 @@
 """How a differentiable search proposes trials once its supernet is fitted: slot 0 is the
-discretised (argmax) cell, slot s >= 1 the s-th cell drawn from the learned distribution
-(`default_rng(seed + 1)`, edge by edge from softmax(alpha), or for the dense space decision by
-decision from `supernet.json`'s probabilities; a cell drawn before is drawn again, up to 50 times,
-before it is proposed twice). Every proposal is one trial; each records its phase (and, on NB201,
-its share of parameter-free ops)."""
+discretised cell (phase `argmax`, or `pt` / `zc` when the perturbation-based `select` chose it),
+slot s >= 1 the s-th cell drawn from the learned distribution (`default_rng(seed + 1)`, edge by
+edge from softmax(alpha), or for the dense space decision by decision from `supernet.json`'s
+probabilities; a cell drawn before is drawn again, up to 50 times, before it is proposed twice).
+Every proposal is one trial; each records its phase (and, on NB201, its share of parameter-free
+ops)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class DifferentiableProposer(SlotProposer):
         self.space, self.run_dir, self.seed = space, run_dir, seed
         self._archs: list[Architecture] = []
         self._probs: Any = None
+        self._select = "argmax"  # how the fitted supernet chose slot 0's cell (`select`: argmax, pt, zc)
 
     def _fitted(self) -> tuple[Architecture, Any]:
         from nas.evaluators.supernet import FITTED_FILE
@@ -36,6 +38,7 @@ class DifferentiableProposer(SlotProposer):
             raise ValueError("a differentiable strategy proposes from its fitted supernet: run it through "
                              "nas search with a run directory (Search.create), which fits the supernet first")
         fit = json.loads((self.run_dir / FITTED_FILE).read_text())
+        self._select = fit.get("select") or "argmax"
         if fit.get("space") == "dense":
             return Architecture.from_dict(fit["arch"]), {k: np.asarray(v, dtype=np.float64)
                                                          for k, v in fit["probs"].items()}
@@ -67,7 +70,7 @@ class DifferentiableProposer(SlotProposer):
     def annotate(self, trial: optuna.Trial, slot: int, arch: Architecture) -> None:
         from nas.supernets.differentiable.model import param_free_share
 
-        trial.set_user_attr("phase", "argmax" if slot == 0 else "sampled")
+        trial.set_user_attr("phase", self._select if slot == 0 else "sampled")
         if getattr(self.space, "name", None) != "nb201":
             return
         trial.set_user_attr("param_free_share", param_free_share(self.space.edges(arch)))

@@ -44,6 +44,17 @@ def test_search_fits_then_proposes_argmax_first(table: Path, tmp_path: Path, cap
     assert out["best"]["test_accuracy"] is not None
 
 
+def test_perturbation_selection_is_the_first_trial(table: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = argv(table, tmp_path, "pt", "darts", trials_=2)
+    args[args.index("--strategy") + 1] += "&select=pt&pt_batches=1&exclude_none=true"
+    assert main(args) == 0
+    fit = json.loads((tmp_path / "pt" / "supernet.json").read_text())
+    assert fit["select"] == "pt" and len(fit["selection"]["edges"]) == 6 and "argmax_string" in fit
+    records = sorted(json.loads((tmp_path / "pt" / "results.json").read_text())["trials"],
+                     key=lambda t: t["proposal"]["slot"])
+    assert records[0]["proposal"]["phase"] == "pt" and records[0]["arch"] == fit["arch"]
+
+
 def test_bad_combinations_exit_2(table: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["search", "--space", "nb201", "--strategy", "darts", "--evaluator", "smash", "--runs-dir",
                  str(tmp_path)]) == 2
@@ -53,6 +64,10 @@ def test_bad_combinations_exit_2(table: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(["search", "--space", "dense?merges=sum", "--strategy", "gdas", "--runs-dir", str(tmp_path)]) == 2
     assert "include concat" in capsys.readouterr().err
     assert main(["search", "--space", "nb201", "--strategy", "gdas?warmup=1.5", "--runs-dir", str(tmp_path)]) == 2
+    assert main(["search", "--space", "nb201", "--strategy", "darts?select=best", "--runs-dir", str(tmp_path)]) == 2
+    assert "select='best': use one of argmax, pt, zc" in capsys.readouterr().err
+    assert main(["search", "--space", "dense", "--strategy", "darts?select=pt", "--runs-dir", str(tmp_path)]) == 2
+    assert "nb201 cell only" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 

@@ -105,3 +105,32 @@ def test_gdas_temperature_anneals_from_max_to_min() -> None:
     taus = [tau_at(s, 10, 109, 10.0, 0.1) for s in range(0, 120)]
     assert taus[10] == 10.0 and taus[109] == pytest.approx(0.1) and taus[-1] == pytest.approx(0.1)
     assert all(a >= b for a, b in zip(taus, taus[1:]))
+
+
+@pytest.mark.parametrize("select, proxy", [("pt", "naswot"), ("zc", "naswot_out"), ("zc", "synflow")])
+def test_perturbation_selection_is_a_valid_cell_and_deterministic(select: str, proxy: str, data) -> None:
+    options = DiffOptions(channels=4, batch_size=16, warmup=0.0, select=select, pt_proxy=proxy, pt_batches=2,
+                          exclude_none=select == "pt")
+    runs = []
+    for _ in range(2):
+        net = supernet("darts", options, steps=1)
+        out = net.fit(data, quiet=True)
+        NB201Space().validate(net.discretise())
+        assert out["arch_string"] == NB201Space().to_string(net.discretise()) and out["select"] == select
+        runs.append(out["selection"])
+    assert [r["edges"] for r in runs[:1]] == [runs[1]["edges"]]  # the same scores, edge by edge
+    edges = runs[0]["edges"]
+    assert sorted(r["edge"] for r in edges) == list(range(len(EDGES)))
+    assert all(r["keep"] in OPS for r in edges) and (select == "zc" or all(r["keep"] != "none" for r in edges))
+
+
+def test_perturbation_options_are_validated() -> None:
+    for bad, text in ((dict(select="best"), "select='best'"), (dict(pt_proxy="flops"), "pt_proxy='flops'"),
+                      (dict(pt_order="reverse"), "pt_order='reverse'"), (dict(pt_batches=0), "pt_batches")):
+        with pytest.raises(ValueError, match=text) as err:
+            DiffOptions(**bad)
+        assert "\n" not in str(err.value)
+    from nas.supernets.differentiable.config import PT_PROXIES
+    from predictors.proxies import PROXIES
+
+    assert set(PROXIES) <= set(PT_PROXIES)
