@@ -22,6 +22,7 @@ import math
 import multiprocessing as mp
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +84,8 @@ def main() -> None:
 
     target = params(pick)
     archs = {"SMASH pick": pick}
-    for family in (RESNETS, DENSENETS):  # closest in ratio: a 2x miss counts the same either way
-        name = min(family, key=lambda n: abs(math.log(params(Architecture("dense", preset_genotype(n))) / target)))
+    for family in (RESNETS, DENSENETS):
+        name = closest_preset(family, target, params)
         archs[name] = Architecture("dense", preset_genotype(name))
     trained = train_all(archs, range(args.seeds), proto, args.run_dir / "candidates.jsonl", args.workers)
     methods = {name: {"params": params(a), **stats([r["test_accuracy"] for r in trained[name]]),
@@ -118,6 +119,11 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=1))
     print_table(report)
     print(f"wrote {args.out}")
+
+
+def closest_preset(family: list[str], target: int, params: Callable[[Architecture], int]) -> str:
+    """The preset of `family` closest to `target` parameters in ratio (a 2x miss counts the same either way)."""
+    return min(family, key=lambda n: abs(math.log(params(Architecture("dense", preset_genotype(n))) / target)))
 
 
 def timed_smash(cfg: SearchConfig, run_dir: Path) -> tuple[dict, float, bool]:
