@@ -93,9 +93,6 @@ class Search:
         self.strategy, strategy_options = strategy_of(config.strategy)
         self.strategy_options = strategy_options
         self.space = space = run_space(config, space)
-        if getattr(strategy_options, "select", "argmax") != "argmax" and space.name != "nb201":
-            raise ValueError(f"select={strategy_options.select} covers the nb201 cell only; drop it for "
-                             f"--space {space.name}")
         self.sampler_seed = config.seed if sampler_seed is None else sampler_seed
         if evaluator is None:
             evaluator = make_evaluator(config.evaluator, EvalContext(

@@ -205,13 +205,17 @@ def _differentiable_proposer(search: Any) -> Any:
                                   search.config.seed)
 
 
+def _differentiable_sampler(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
+    ctx.options.check_space(ctx.space.name)  # refused here, before the run directory is opened
+    return optuna.samplers.RandomSampler(seed=ctx.seed)
+
+
 # Differentiable supernets (nas/supernets/differentiable/): fit the supernet's weights and architecture
 # parameters by bilevel steps, then propose the discretised cell first and samples of the learned
 # distribution after it; options: --strategy darts?channels=8&cells=1&beta=2 (DiffOptions)
 for _mode, _about in (("darts", "DARTS: softmax mixture of every op, first-order bilevel, beta-DARTS regulariser"),
                       ("gdas", "GDAS: one Gumbel-softmax op per edge per step, temperature 10 -> 0.1"),
                       ("proxyless", "ProxylessNAS binary gates: one path per weight step, two for the gate gradient")):
-    register_strategy(Strategy(_mode, lambda c: optuna.samplers.RandomSampler(seed=c.seed),
-                               about=_about + " (nb201, dense)",
+    register_strategy(Strategy(_mode, _differentiable_sampler, about=_about + " (nb201, dense)",
                                multi_objective=False, make_proposer=_differentiable_proposer, supernet=_mode,
                                options=DiffOptions))

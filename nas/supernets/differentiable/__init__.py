@@ -19,9 +19,8 @@ def make_supernet(space, mode: str, num_classes: int, in_channels: int, input_si
                   steps: int, seed: int, latency=None, budget_ms: float | None = None):
     """The differentiable supernet of `space` (nb201's cell or the dense DAG); a latency budget
     (dense only) needs `latency` (`dense_latency.ExpectedLatency`)."""
+    options.check_space(getattr(space, "name", None))
     if getattr(space, "name", None) == "dense":
-        if options.select != "argmax":
-            raise ValueError(f"select={options.select} covers the nb201 cell only; drop it for --space dense")
         from nas.supernets.differentiable.dense_model import DenseDifferentiable
 
         return DenseDifferentiable(space, mode, num_classes, in_channels, input_size, options, steps, seed,

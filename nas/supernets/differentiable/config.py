@@ -64,6 +64,11 @@ class DiffOptions:
         if self.pt_batches < 1 or self.pt_tune < 0:
             raise ValueError("differentiable search needs pt_batches >= 1 and pt_tune >= 0")
 
+    def check_space(self, space_name: str | None) -> None:
+        """The perturbation-based `select` discretises the NB201 cell only."""
+        if self.select != "argmax" and space_name != "nb201":
+            raise ValueError(f"select={self.select} covers the nb201 cell only; drop it for --space {space_name}")
+
     def warmup_steps(self, steps: int) -> int:
         return int(self.warmup * steps)
 
