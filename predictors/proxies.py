@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -47,6 +48,32 @@ def _jacob_cov_score(jac: torch.Tensor) -> float:
     return float(-(torch.log(v + k) + 1.0 / (v + k)).sum())
 
 
+@contextmanager
+def _relu_codes(model: nn.Module, images: int, keep: Callable[[nn.Module], bool] | None = None
+                ) -> Iterator[ActivationKernel]:
+    """NASWOT's kernel over `images` images, fed by a forward hook on every ReLU (that `keep`
+    accepts) while open."""
+    kernel = ActivationKernel(images, ridge=0.0)  # as published: log|K| itself
+
+    def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+        kernel.add(inp[0])
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, nn.ReLU) and (keep is None or keep(m))]
+    try:
+        yield kernel
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def naswot(model: nn.Module, x: torch.Tensor, keep: Callable[[nn.Module], bool] | None = None) -> float:
+    """NASWOT alone: one forward pass without gradients, over the ReLUs `keep` accepts (all by default)."""
+    with _relu_codes(model, x.shape[0], keep) as kernel, torch.no_grad():
+        model(x)
+    return float(kernel.logdet())
+
+
 def batch_proxies(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """naswot, jacob_cov, snip and grad_norm from ONE forward pass in train mode:
     - naswot: log|K| of the Hamming-agreement kernel of the ReLU on/off codes over the batch;
@@ -54,19 +81,10 @@ def batch_proxies(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[st
       input Jacobians of the output sum;
     - snip: sum |w * dL/dw| and grad_norm: sum of per-layer ||dL/dw|| (cross-entropy L), over
       conv and linear weights."""
-    kernel = ActivationKernel(x.shape[0], ridge=0.0)  # as published: log|K| itself
-
-    def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
-        kernel.add(inp[0])
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
     x = x.clone().requires_grad_(True)
     model.zero_grad()
-    try:
+    with _relu_codes(model, x.shape[0]) as kernel:
         out = model(x)
-    finally:
-        for h in handles:
-            h.remove()
     (jac,) = torch.autograd.grad(out.sum(), x, retain_graph=True)
     nn.functional.cross_entropy(out, y).backward()
     snip = grad_norm = 0.0

@@ -138,25 +138,17 @@ def _score(net: nn.Module, plans: list[Plan], batches: list[tuple[torch.Tensor, 
 
 
 def _proxy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str) -> float:
-    from predictors.proxies import batch_proxies, synflow
-    from predictors.zero_cost import ActivationKernel
+    from predictors.proxies import batch_proxies, naswot, synflow
 
     if name == "synflow":
         return synflow(model, x)
-    if name in ("naswot", "naswot_out"):  # one forward pass is enough for NASWOT
+    if name == "naswot":  # one forward pass is enough for NASWOT
+        return naswot(model, x)
+    if name == "naswot_out":
         from nas.supernets.differentiable.nb201 import MixedCell
 
         inside = {id(r) for c in model.modules() if isinstance(c, MixedCell) for r in c.modules()}
-        kernel = ActivationKernel(x.shape[0], ridge=0.0)
-        handles = [m.register_forward_hook(lambda _m, inp, _o: kernel.add(inp[0]))
-                   for m in model.modules() if isinstance(m, nn.ReLU) and (name == "naswot" or id(m) not in inside)]
-        try:
-            with torch.no_grad():
-                model(x)
-        finally:
-            for h in handles:
-                h.remove()
-        return float(kernel.logdet())
+        return naswot(model, x, keep=lambda m: id(m) not in inside)
     return float(batch_proxies(model, x, y)[name])
 
 
