@@ -14,9 +14,10 @@ In one process, on one machine, measured in this run:
    under the final training (Kendall tau of proxy against final validation accuracy, and whether
    the proxy's top finalist is the final top).
 
-`--budget tiny|small|full` sets the scale (individual flags override it); `full` is the ground-
-truth protocol's data (5,000 images at 16x16) with a 30-epoch final training, meant for a machine
-with a GPU (`--device cuda`). The JSON goes to bench/results/fair_comparison_<budget>.json.
+`--budget tiny|small|gt|full` sets the scale (individual flags override it); `gt` is the ground-
+truth protocol (5,000 images at 16x16, 10 epochs) for both the proxy and the final training;
+`full` the same data with a 30-epoch final training and 100 trials, meant for a machine with a GPU
+(`--device cuda`). The JSON goes to bench/results/fair_comparison_<budget>.json.
 
     python bench/fair_comparison.py --budget small [--data ../shared/data/imagenette_32.npz]
 """
@@ -44,6 +45,10 @@ CLEAR = 2.0  # standard errors
 BUDGETS: dict[str, dict[str, int]] = {
     "tiny": {"images": 200, "proxy_epochs": 1, "final_epochs": 1, "trials": 4, "seeds": 2, "finalists": 2},
     "small": {"images": 1000, "proxy_epochs": 2, "final_epochs": 4, "trials": 10, "seeds": 3, "finalists": 3},
+    # the ground truth's protocol (bench/ground_truth.py: 5,000 images at 16x16, 10 epochs) as proxy and final
+    # training, so the presets' numbers compare with bench/smash_vs_baselines.py's; 11 trials of `inherit`
+    # from one preset cost about 1 + 10 x 0.2 of its trainings
+    "gt": {"images": 5000, "proxy_epochs": 10, "final_epochs": 10, "trials": 11, "seeds": 3, "finalists": 2},
     "full": {"images": 5000, "proxy_epochs": 10, "final_epochs": 30, "trials": 100, "seeds": 3, "finalists": 3},
 }
 
@@ -58,6 +63,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--space", default="dense")
     ap.add_argument("--strategy", default="evolution")
     ap.add_argument("--evaluator", default="inherit")
+    ap.add_argument("--init", help="the search's first trials, e.g. preset:densenet-bc-40-12 (random search gets none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     timed_search(SearchConfig(strategy="random", evaluator="train", trials=1, **common))
     # 1. the search; 2. random search at the same wall time
     search, search_s = timed_search(SearchConfig(strategy=args.strategy, evaluator=args.evaluator,
-                                                 trials=args.trials, **common))
+                                                 trials=args.trials, init=args.init, **common))
     rand, random_s = timed_search(SearchConfig(strategy="random", evaluator="train", trials=1_000_000, **common),
                                   deadline_s=search_s)
     finalists = ranked(search)[:args.finalists]
@@ -190,7 +196,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tau = None if math.isnan(tau) else tau  # one finalist, or ties everywhere
     report = {
         "budget": args.budget, "scale": {k: getattr(args, k) for k in BUDGETS["small"]}, "dataset": spec,
-        "space": args.space, "strategy": args.strategy, "evaluator": args.evaluator, "device": args.device,
+        "space": args.space, "strategy": args.strategy, "evaluator": args.evaluator, "init": args.init,
+        "device": args.device,
         "threads": args.threads, "search_wall_s": search_s, "search_trials": args.trials,
         "random_wall_s": random_s, "random_trials": len(ranked(rand)),
         "search_cost_in_preset_trainings": {n: search_s / methods[n]["train_wall_s"] for n in presets},

@@ -203,7 +203,9 @@ class AroundSpace(DenseSpace):
         from dataclasses import asdict
 
         size = self.size()
-        presets = [p for p in EXAMPLES if self.contains(preset_genotype(p))]
+        name = self.around.around.removeprefix("preset:")
+        named = EXAMPLES + ([name] if name not in EXAMPLES and not name.endswith(".json") else [])
+        presets = [p for p in named if self.contains(preset_genotype(p))]  # the network it is around, too
         return {"space": self.name, "around": self.around.around, "config": asdict(self.around), "size": size,
                 "log10_size": round(math.log10(size), 2), "contains_presets": presets,
                 "stage_patterns": [t.pattern for t in self.templates]}

@@ -63,3 +63,5 @@ def test_describe_command_reports_size_and_presets(capsys: pytest.CaptureFixture
     assert main(["space", "describe", "--space", "dense?around=resnet-20", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["size"] > 1000 and {"resnet-20", "resnet-32"} <= set(info["contains_presets"])
+    assert main(["space", "describe", "--space", "dense?around=densenet-bc-22-12", "--json"]) == 0
+    assert "densenet-bc-22-12" in json.loads(capsys.readouterr().out)["contains_presets"]  # not in EXAMPLES
