@@ -22,9 +22,11 @@ runs Zero-Cost-PT on the untrained supernet. `--summary` ends with the mean of e
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +50,37 @@ TABLE = "/work/shared/nb201/nb201_cifar10.csv"
 ALL_CONV3 = 93.76
 
 
-def search(data: Any, mode: str, seed: int, steps: int, options: DiffOptions) -> dict[str, Any]:
+def search(data: Any, mode: str, seed: int, steps: int, options: DiffOptions,
+           selects: list[DiffOptions]) -> list[dict[str, Any]]:
+    """One supernet fit, then one entry per discretisation in `selects` (each `options` with another
+    select / pt_proxy): the same as one run per select, since the fit does not depend on it and the
+    selection is seeded; each entry's CPU seconds are the fit's plus its own selection's."""
+    from nas.supernets.differentiable.perturb import select_cell
+
     space = NB201Space(channels=options.channels, cells_per_stage=options.cells)
-    net = Differentiable(space, mode, data.num_classes, data.in_channels, data.input_size, options, steps, seed)
+    net = Differentiable(space, mode, data.num_classes, data.in_channels, data.input_size,
+                         replace(options, select="argmax"), steps, seed)
     wall, cpu = time.perf_counter(), time.process_time()
-    out = net.fit(data, quiet=True)  # with select=pt|zc this includes the perturbation-based choice
-    arch = net.discretise()
+    out = net.fit(data, quiet=True)
+    fit_wall, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu
     samples = [r["argmax"] for r in net.trajectory]
-    return {"kind": "search", "mode": mode, "seed": seed, "steps": steps, "options": options.to_dict(),
-            "cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall, "final_loss": out["final_loss"],
-            "arch": space.to_string(arch), "param_free_share": param_free_share(space.edges(arch)),
-            "argmax_arch": out["argmax_string"], "selection": out["selection"],
-            "probs": out["probs"], "argmax_trajectory": samples[:: max(1, len(samples) // 20)]}
+    entries = []
+    for chosen in selects:
+        wall, cpu = time.perf_counter(), time.process_time()
+        arch, selection = net.argmax(), None
+        if chosen.select != "argmax":
+            trial = copy.deepcopy(net)
+            trial.options = chosen
+            cell, selection = select_cell(trial, data)
+            arch = space.from_edges(cell)
+        entries.append({"kind": "search", "mode": mode, "seed": seed, "steps": steps, "options": chosen.to_dict(),
+                        "cpu_s": fit_cpu + time.process_time() - cpu, "wall_s": fit_wall + time.perf_counter() - wall,
+                        "final_loss": out["final_loss"], "arch": space.to_string(arch),
+                        "param_free_share": param_free_share(space.edges(arch)),
+                        "argmax_arch": space.to_string(net.argmax()), "selection": selection,
+                        "probs": net.probs().round(4).tolist(),
+                        "argmax_trajectory": samples[:: max(1, len(samples) // 20)]})
+    return entries
 
 
 def random_search(data: Any, seed: int, cpu_budget: float, cells: int, options: DiffOptions) -> dict[str, Any]:
@@ -118,6 +139,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--resolution", type=int, default=16)
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="DiffOptions settings")
+    ap.add_argument("--selects", help="several discretisations of one fit: argmax,pt,zc:synflow,... "
+                    "(select[:pt_proxy]; default: the --option select)")
     ap.add_argument("--random", action="store_true", help="also random search at each search's CPU seconds")
     ap.add_argument("--random-cells", type=int, default=8)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "differentiable_nb201.jsonl")
@@ -131,20 +154,31 @@ def main() -> None:
     done = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.exists() else []
     if not args.summary:
         data = load_dataset(f"npz:{DATA}?resolution={args.resolution}&val=0.5", seed=0)
+        selects = [replace(options, **dict(zip(("select", "pt_proxy"), item.split(":"))))
+                   for item in args.selects.split(",")] if args.selects else [options]
         for mode in args.modes.split(","):
             for seed in map(int, args.seeds.split(",")):
-                key = {"mode": mode, "seed": seed, "steps": args.steps, "options": options.to_dict()}
-                entry = next((e for e in done if e["kind"] == "search" and same(e, key)), None)
-                if entry is None:
-                    entry = {**search(data, mode, seed, args.steps, options), "resolution": args.resolution}
-                    entry["c10_test"] = c10_test(table, entry["arch"])
-                    append(args.out, entry, done)
-                if args.random and not any(e["kind"] == "random" and same(e["for"], key) for e in done
-                                           if "for" in e):
-                    rnd = random_search(data, seed, entry["cpu_s"], args.random_cells, options)
-                    rnd.update({"for": key, "c10_test": c10_test(table, rnd["arch"]), "resolution": args.resolution})
+                keys = [{"mode": mode, "seed": seed, "steps": args.steps, "options": o.to_dict()} for o in selects]
+                entries = [next((e for e in done if e["kind"] == "search" and same(e, k)), None) for k in keys]
+                if None in entries:
+                    entries = search(data, mode, seed, args.steps, options, selects)
+                    for entry in entries:
+                        entry["resolution"] = args.resolution
+                        entry["c10_test"] = c10_test(table, entry["arch"])
+                        append(args.out, entry, done)
+                # one random search for all of them, given the most CPU seconds any of them took
+                if args.random and not any(e["kind"] == "random" and same(f, keys[0]) for e in done for f in fors(e)):
+                    rnd = random_search(data, seed, max(e["cpu_s"] for e in entries), args.random_cells, options)
+                    rnd.update({"for": keys if len(keys) > 1 else keys[0], "c10_test": c10_test(table, rnd["arch"]),
+                                "resolution": args.resolution})
                     append(args.out, rnd, done)
     report(done)
+
+
+def fors(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The search settings a random-search entry is the baseline of (one, or all selects of one fit)."""
+    key = entry.get("for", [])
+    return key if isinstance(key, list) else [key]
 
 
 def same(entry: dict[str, Any], key: dict[str, Any]) -> bool:
@@ -172,18 +206,20 @@ def append(path: Path, entry: dict[str, Any], done: list[dict[str, Any]]) -> Non
 
 
 def report(done: list[dict[str, Any]]) -> None:
-    head = f"{'kind':<10}{'steps':>6}{'select':>7}{'seed':>5}{'cpu s':>8}{'wall s':>8}{'free':>6}{'c10_test':>10}"
+    head = f"{'kind':<10}{'steps':>6}{'select':>13}{'seed':>5}{'cpu s':>8}{'wall s':>8}{'free':>6}{'c10_test':>10}"
     print(f"\n{head}  arch")
     groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for e in done:
-        key = e if e["kind"] == "search" else e["for"]
+        keys = [e] if e["kind"] == "search" else fors(e)
+        key = keys[0]
         kind = e["mode"] if e["kind"] == "search" else f"random/{key['mode']}"
-        select = key["options"].get("select", "argmax")
+        select = "+".join(k["options"].get("select", "argmax") for k in keys)
         free = f"{e['param_free_share']:.2f}" if "param_free_share" in e else "-"
-        print(f"{kind:<10}{key['steps']:>6}{select:>7}{e['seed']:>5}{e['cpu_s']:>8.0f}{e['wall_s']:>8.0f}{free:>6}"
+        print(f"{kind:<10}{key['steps']:>6}{select:>13}{e['seed']:>5}{e['cpu_s']:>8.0f}{e['wall_s']:>8.0f}{free:>6}"
               f"{e['c10_test']:>10.2f}  {e['arch']}")
-        group = groups.setdefault(label({**DiffOptions().to_dict(), **key["options"]}, key["steps"], key["mode"]), {})
-        group.setdefault(e["kind"], []).append(e)
+        for k in keys:
+            group = groups.setdefault(label({**DiffOptions().to_dict(), **k["options"]}, k["steps"], k["mode"]), {})
+            group.setdefault(e["kind"], []).append(e)
     print(f"reference: all nor_conv_3x3 cell {ALL_CONV3}\n")
     print(f"{'configuration':<80}{'seeds':>6}{'cpu s':>7}{'free':>6}{'mean c10':>9}{'random':>8}")
     for name, group in groups.items():
