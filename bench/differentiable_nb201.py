@@ -175,6 +175,12 @@ def main() -> None:
     report(done)
 
 
+def selected(options: dict[str, Any]) -> str:
+    """How a cell was chosen: argmax, pt, or zc:PROXY."""
+    select = options.get("select", "argmax")
+    return f"zc:{options.get('pt_proxy', 'naswot')}" if select == "zc" else select
+
+
 def fors(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """The search settings a random-search entry is the baseline of (one, or all selects of one fit)."""
     key = entry.get("for", [])
@@ -206,16 +212,16 @@ def append(path: Path, entry: dict[str, Any], done: list[dict[str, Any]]) -> Non
 
 
 def report(done: list[dict[str, Any]]) -> None:
-    head = f"{'kind':<10}{'steps':>6}{'select':>13}{'seed':>5}{'cpu s':>8}{'wall s':>8}{'free':>6}{'c10_test':>10}"
+    head = f"{'kind':<10}{'steps':>6}{'select':>14}{'seed':>5}{'cpu s':>8}{'wall s':>8}{'free':>6}{'c10_test':>10}"
     print(f"\n{head}  arch")
     groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for e in done:
         keys = [e] if e["kind"] == "search" else fors(e)
         key = keys[0]
         kind = e["mode"] if e["kind"] == "search" else f"random/{key['mode']}"
-        select = "+".join(k["options"].get("select", "argmax") for k in keys)
+        select = "(all)" if len(keys) > 1 else selected(key["options"])
         free = f"{e['param_free_share']:.2f}" if "param_free_share" in e else "-"
-        print(f"{kind:<10}{key['steps']:>6}{select:>13}{e['seed']:>5}{e['cpu_s']:>8.0f}{e['wall_s']:>8.0f}{free:>6}"
+        print(f"{kind:<10}{key['steps']:>6}{select:>14}{e['seed']:>5}{e['cpu_s']:>8.0f}{e['wall_s']:>8.0f}{free:>6}"
               f"{e['c10_test']:>10.2f}  {e['arch']}")
         for k in keys:
             group = groups.setdefault(label({**DiffOptions().to_dict(), **k["options"]}, k["steps"], k["mode"]), {})
