@@ -12,7 +12,8 @@ shared, so wall time depends on its load; both are recorded). Finished entries a
 
 With `--option select=pt|zc` the cell is chosen by perturbation (DARTS-PT / Zero-Cost-PT,
 `nas/supernets/differentiable/perturb.py`) and the CPU seconds include that choice; `--steps 0`
-runs Zero-Cost-PT on the untrained supernet. `--summary` ends with the mean of every configuration.
+runs Zero-Cost-PT on the untrained supernet. `--selects argmax,pt,zc:synflow` discretises one fit
+several ways (one entry each). `--summary` ends with the mean of every configuration.
 
     python bench/differentiable_nb201.py --modes gdas --seeds 0,1,2 --steps 400 [--random]
     python bench/differentiable_nb201.py --modes darts --seeds 0,1,2 --steps 300 --option channels=8 \
