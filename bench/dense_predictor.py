@@ -79,7 +79,8 @@ def load(ground_truth: Path, scores: Path, smash_scores: Path | None = None) -> 
         at = {k: i for i, k in enumerate(order)}
         smash = np.array([[c[at[k]] for c in cols] for k in keys])
     curves = [rs[0].get("val_curve") for rs in rows]
-    return {"keys": keys, "smash_cols": smash, "curves": curves, "archs": [Architecture.from_dict(rs[0]["arch"]) for rs in rows],
+    return {"keys": keys, "smash_cols": smash, "curves": curves,
+            "archs": [Architecture.from_dict(rs[0]["arch"]) for rs in rows],
             "arch_dicts": [rs[0]["arch"] for rs in rows],
             "test": np.array([np.mean([r["test_accuracy"] for r in rs]) for rs in rows]),
             "val": np.array([np.mean([r["val_accuracy"] for r in rs]) for rs in rows]),

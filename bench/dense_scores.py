@@ -99,7 +99,8 @@ def main() -> None:
         t2 = time.process_time()
         row = {"key": r["key"], "index": r["index"], **{p: proxies[p] for p in PROXIES},
                "smash": scored["score"], "smash_loss": scored["loss"], "smash_naswot": scored["naswot"],
-               "smash_seed": args.seed if smash else None, "proxy_cpu_s": round(t1 - t0, 3), "smash_cpu_s": round(t2 - t1, 3)}
+               "smash_seed": args.seed if smash else None, "proxy_cpu_s": round(t1 - t0, 3),
+               "smash_cpu_s": round(t2 - t1, 3)}
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
         if k % 20 == 0:

@@ -47,7 +47,7 @@ BUDGETS: dict[str, dict[str, int]] = {
     "small": {"images": 1000, "proxy_epochs": 2, "final_epochs": 4, "trials": 10, "seeds": 3, "finalists": 3},
     # the ground truth's protocol (bench/ground_truth.py: 5,000 images at 16x16, 10 epochs) as proxy and final
     # training, so the presets' numbers compare with bench/smash_vs_baselines.py's; 8 trials of `inherit`
-    # from one preset cost about 1 + 7 x 0.25 of its trainings
+    # seeded with one preset measured 4.4-5.1 of its trainings (children that remove something train from scratch)
     "gt": {"images": 5000, "proxy_epochs": 10, "final_epochs": 10, "trials": 8, "seeds": 3, "finalists": 2},
     "full": {"images": 5000, "proxy_epochs": 10, "final_epochs": 30, "trials": 100, "seeds": 3, "finalists": 3},
 }
