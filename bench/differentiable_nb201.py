@@ -155,8 +155,11 @@ def main() -> None:
     done = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.exists() else []
     if not args.summary:
         data = load_dataset(f"npz:{DATA}?resolution={args.resolution}&val=0.5", seed=0)
-        selects = [replace(options, **dict(zip(("select", "pt_proxy"), item.split(":"))))
-                   for item in args.selects.split(",")] if args.selects else [options]
+        try:
+            selects = [replace(options, **dict(zip(("select", "pt_proxy"), item.split(":", 1))))
+                       for item in args.selects.split(",")] if args.selects else [options]
+        except ValueError as e:
+            ap.error(f"--selects: {e}")
         for mode in args.modes.split(","):
             for seed in map(int, args.seeds.split(",")):
                 keys = [{"mode": mode, "seed": seed, "steps": args.steps, "options": o.to_dict()} for o in selects]

@@ -70,6 +70,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=1, help="processes for the final trainings (one per core)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
+    if args.workers < 1 or args.threads < 1:
+        ap.error("--workers and --threads must be at least 1")
     for name, value in BUDGETS[args.budget].items():
         if getattr(args, name) is None:
             setattr(args, name, value)
